@@ -1,0 +1,99 @@
+/**
+ * @file bus.h
+ * @brief I/O buses: PIO or MMIO address ranges claimed by device callbacks,
+ * and the dispatch of vCPU exits to them.
+ *
+ * A bus is a plain object with no KVM dependency; a VMM usually makes one for
+ * port I/O and one for MMIO and hands each vCPU exit to
+ * kvmhost_bus_dispatch_exit().
+ *
+ * Lookup: ranges are kept in an array sorted by base address and found by
+ * binary search, O(log n): 256 devices cost 8 comparisons. Registration is
+ * rare and rebuilds the array. A read no range claims returns all ones, as on
+ * real hardware; a write nobody claims is dropped.
+ *
+ * Thread safety: all calls are thread-safe. Dispatch from many vCPU threads
+ * runs in parallel (a read lock); register/unregister take the write lock, so
+ * once kvmhost_bus_unregister() returns no callback of that range is running
+ * or will run. A callback must not register or unregister on its own bus.
+ */
+#ifndef KVMHOST_BUS_H
+#define KVMHOST_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <kvmhost/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvmhost_exit;
+
+/** Opaque bus. */
+struct kvmhost_bus;
+
+/**
+ * Read callback: fill @p len bytes of @p data for an access at @p offset from
+ * the range's base. Return 0, or a negative errno that dispatch passes on.
+ */
+typedef int (*kvmhost_bus_read_fn)(void *opaque, uint64_t offset, void *data, uint32_t len);
+/** Write callback; as the read callback. */
+typedef int (*kvmhost_bus_write_fn)(void *opaque, uint64_t offset, const void *data, uint32_t len);
+
+/** A range to claim on a bus; size rules as kvmhost_system_options. */
+struct kvmhost_bus_range {
+	size_t size;                /**< sizeof(struct kvmhost_bus_range) */
+	uint64_t base;              /**< first address */
+	uint64_t length;            /**< bytes; non-zero, base + length must not wrap */
+	kvmhost_bus_read_fn read;   /**< NULL: reads return all ones */
+	kvmhost_bus_write_fn write; /**< NULL: writes are dropped */
+	void *opaque;               /**< passed to the callbacks */
+	const char *name;           /**< for messages; copied; may be NULL */
+};
+
+/** Return value of dispatch when no range claimed the access. */
+#define KVMHOST_BUS_UNCLAIMED 1
+
+/** Create an empty bus. @p name (copied, may be NULL) appears in messages. */
+KVMHOST_API int kvmhost_bus_create(const char *name, struct kvmhost_bus **out);
+/** Destroy a bus. NULL is ignored. */
+KVMHOST_API void kvmhost_bus_destroy(struct kvmhost_bus *bus);
+
+/**
+ * Claim a range.
+ * @return 0; -EINVAL for a bad range; -EEXIST if it overlaps a registered one
+ *         (the message names it).
+ */
+KVMHOST_API int kvmhost_bus_register(struct kvmhost_bus *bus, const struct kvmhost_bus_range *range);
+/** Release the range that starts at @p base. -ENOENT if none does. */
+KVMHOST_API int kvmhost_bus_unregister(struct kvmhost_bus *bus, uint64_t base);
+/** Number of registered ranges (negative errno for NULL). */
+KVMHOST_API int kvmhost_bus_count(const struct kvmhost_bus *bus);
+
+/**
+ * Read through the bus. An access must lie inside one range.
+ * @param len 1 to 8 bytes
+ * @return 0 if a range handled it; KVMHOST_BUS_UNCLAIMED (data set to all
+ *         ones) if none did or the access straddles a range's end; a
+ *         negative errno from the callback or for bad arguments.
+ */
+KVMHOST_API int kvmhost_bus_read(struct kvmhost_bus *bus, uint64_t addr, void *data, uint32_t len);
+/** Write through the bus; return values as kvmhost_bus_read(). */
+KVMHOST_API int kvmhost_bus_write(struct kvmhost_bus *bus, uint64_t addr, const void *data, uint32_t len);
+
+/**
+ * Dispatch a vCPU exit: KVMHOST_EXIT_IO to @p pio (each of the count
+ * accesses of string I/O), KVMHOST_EXIT_MMIO to @p mmio.
+ * @return 0 if handled; KVMHOST_BUS_UNCLAIMED if no range claimed it (reads
+ *         got all ones); -ENOTSUP if the exit is not IO/MMIO or its bus is
+ *         NULL; a callback's negative errno.
+ */
+KVMHOST_API int kvmhost_bus_dispatch_exit(struct kvmhost_bus *pio, struct kvmhost_bus *mmio,
+					  const struct kvmhost_exit *exit);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,68 @@
+/**
+ * @file loop.h
+ * @brief A small epoll event loop that embedders may use or ignore.
+ *
+ * Nothing in the library requires it: every object that needs waking exposes
+ * a file descriptor. The loop itself is also an fd (kvmhost_loop_fd()), so it
+ * nests inside another event loop.
+ *
+ * Thread safety: kvmhost_loop_stop() is safe from any thread and from
+ * callbacks. add/remove are safe from any thread and from callbacks (a
+ * removed fd's callback is not called afterwards). run/run_once must be
+ * called by one thread at a time.
+ */
+#ifndef KVMHOST_LOOP_H
+#define KVMHOST_LOOP_H
+
+#include <stdint.h>
+#include <kvmhost/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque event loop. */
+struct kvmhost_loop;
+
+/** Loop readiness flags (same values as EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP). @{ */
+#define KVMHOST_LOOP_IN 0x001u
+#define KVMHOST_LOOP_OUT 0x004u
+#define KVMHOST_LOOP_ERR 0x008u
+#define KVMHOST_LOOP_HUP 0x010u
+/** @} */
+
+/** Callback for a ready fd. @p events holds KVMHOST_LOOP_* flags. */
+typedef void (*kvmhost_loop_fn)(int fd, uint32_t events, void *opaque);
+
+/** Create a loop. */
+KVMHOST_API int kvmhost_loop_create(struct kvmhost_loop **out);
+/** Destroy a loop (not the fds in it). NULL is ignored. */
+KVMHOST_API void kvmhost_loop_destroy(struct kvmhost_loop *loop);
+/** Return the loop's epoll fd, readable when run_once(…, 0) has work. */
+KVMHOST_API int kvmhost_loop_fd(const struct kvmhost_loop *loop);
+
+/**
+ * Watch @p fd for @p events and call @p fn when ready.
+ * @return 0; -EEXIST if @p fd is watched already; -EINVAL for bad arguments.
+ */
+KVMHOST_API int kvmhost_loop_add(struct kvmhost_loop *loop, int fd, uint32_t events, kvmhost_loop_fn fn,
+				 void *opaque);
+/** Stop watching @p fd. -ENOENT if not watched. */
+KVMHOST_API int kvmhost_loop_remove(struct kvmhost_loop *loop, int fd);
+
+/**
+ * Wait up to @p timeout_ms (-1: forever) and dispatch ready callbacks.
+ * @return number of callbacks called (0 on timeout), or a negative errno.
+ *         Returns early (possibly 0) after kvmhost_loop_stop().
+ */
+KVMHOST_API int kvmhost_loop_run_once(struct kvmhost_loop *loop, int timeout_ms);
+/** Dispatch until kvmhost_loop_stop() is called. @return 0 or a negative errno. */
+KVMHOST_API int kvmhost_loop_run(struct kvmhost_loop *loop);
+/** Make kvmhost_loop_run() return. Safe from any thread. */
+KVMHOST_API int kvmhost_loop_stop(struct kvmhost_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

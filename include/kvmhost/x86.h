@@ -1,0 +1,139 @@
+/**
+ * @file x86.h
+ * @brief x86-specific parts: supported CPUID and MSRs, in-kernel irqchip and
+ * PIT, TSS/identity map, KVM clock, register sets, and helpers that put a
+ * small guest's vCPU straight into real mode or 64-bit long mode.
+ *
+ * On other architectures these functions are absent from the library.
+ *
+ * Thread safety: as vcpu.h and vm.h: vCPU state calls from the vCPU's own
+ * thread while it is not running; VM calls from one thread at a time.
+ */
+#ifndef KVMHOST_X86_H
+#define KVMHOST_X86_H
+
+#include <stdint.h>
+#include <linux/kvm.h>
+#include <kvmhost/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvmhost_system;
+struct kvmhost_vm;
+struct kvmhost_vcpu;
+
+/**
+ * Copy KVM's supported CPUID entries (KVM_GET_SUPPORTED_CPUID) into a
+ * caller-owned array.
+ * @param entries array of @p max entries (may be NULL when @p max is 0)
+ * @param count   receives the number of entries; when the array is too small
+ *                the call fails with -E2BIG and *count is the size needed
+ */
+KVMHOST_API int kvmhost_x86_system_get_supported_cpuid(struct kvmhost_system *sys, struct kvm_cpuid_entry2 *entries,
+						       uint32_t max, uint32_t *count);
+
+/** Copy the list of MSRs KVM saves and restores (KVM_GET_MSR_INDEX_LIST);
+ * same buffer rules as kvmhost_x86_system_get_supported_cpuid(). */
+KVMHOST_API int kvmhost_x86_system_get_msr_index_list(struct kvmhost_system *sys, uint32_t *indices, uint32_t max,
+						      uint32_t *count);
+
+/** In-kernel interrupt controller models. */
+enum kvmhost_x86_irqchip {
+	KVMHOST_X86_IRQCHIP_FULL = 1,  /**< PIC, IOAPIC and LAPICs in the kernel */
+	KVMHOST_X86_IRQCHIP_SPLIT = 2, /**< LAPICs in the kernel; PIC/IOAPIC in userspace */
+};
+
+/**
+ * Create the in-kernel irqchip, before any vCPU.
+ * @param ioapic_pins SPLIT only: GSIs reserved for the userspace IOAPIC (24 is usual)
+ * @return 0; -EEXIST if already created; -EINVAL for bad mode/pins or if a vCPU exists.
+ */
+KVMHOST_API int kvmhost_x86_vm_create_irqchip(struct kvmhost_vm *vm, enum kvmhost_x86_irqchip mode,
+					      uint32_t ioapic_pins);
+
+/** Create the in-kernel i8254 PIT (KVM_CREATE_PIT2). Needs a FULL irqchip.
+ * @param flags KVM_PIT_SPEAKER_DUMMY or 0 */
+KVMHOST_API int kvmhost_x86_vm_create_pit(struct kvmhost_vm *vm, uint32_t flags);
+
+/** Set the guest-physical address of the three-page TSS region (Intel). */
+KVMHOST_API int kvmhost_x86_vm_set_tss_addr(struct kvmhost_vm *vm, uint64_t addr);
+/** Set the guest-physical address of the one-page identity map (Intel, real mode). */
+KVMHOST_API int kvmhost_x86_vm_set_identity_map_addr(struct kvmhost_vm *vm, uint64_t addr);
+
+/** Read the VM's kvmclock (KVM_GET_CLOCK). */
+KVMHOST_API int kvmhost_x86_vm_get_clock(struct kvmhost_vm *vm, struct kvm_clock_data *clock);
+/** Set the VM's kvmclock (KVM_SET_CLOCK). */
+KVMHOST_API int kvmhost_x86_vm_set_clock(struct kvmhost_vm *vm, const struct kvm_clock_data *clock);
+
+/** @name vCPU register state (thin, checked wrappers over the KVM ioctls)
+ * Each returns 0 or a negative errno with a message. @{ */
+KVMHOST_API int kvmhost_x86_vcpu_get_regs(struct kvmhost_vcpu *vcpu, struct kvm_regs *regs);
+KVMHOST_API int kvmhost_x86_vcpu_set_regs(struct kvmhost_vcpu *vcpu, const struct kvm_regs *regs);
+KVMHOST_API int kvmhost_x86_vcpu_get_sregs(struct kvmhost_vcpu *vcpu, struct kvm_sregs *sregs);
+KVMHOST_API int kvmhost_x86_vcpu_set_sregs(struct kvmhost_vcpu *vcpu, const struct kvm_sregs *sregs);
+KVMHOST_API int kvmhost_x86_vcpu_get_fpu(struct kvmhost_vcpu *vcpu, struct kvm_fpu *fpu);
+KVMHOST_API int kvmhost_x86_vcpu_set_fpu(struct kvmhost_vcpu *vcpu, const struct kvm_fpu *fpu);
+KVMHOST_API int kvmhost_x86_vcpu_get_lapic(struct kvmhost_vcpu *vcpu, struct kvm_lapic_state *lapic);
+KVMHOST_API int kvmhost_x86_vcpu_set_lapic(struct kvmhost_vcpu *vcpu, const struct kvm_lapic_state *lapic);
+KVMHOST_API int kvmhost_x86_vcpu_get_events(struct kvmhost_vcpu *vcpu, struct kvm_vcpu_events *events);
+KVMHOST_API int kvmhost_x86_vcpu_set_events(struct kvmhost_vcpu *vcpu, const struct kvm_vcpu_events *events);
+KVMHOST_API int kvmhost_x86_vcpu_get_debugregs(struct kvmhost_vcpu *vcpu, struct kvm_debugregs *dregs);
+KVMHOST_API int kvmhost_x86_vcpu_set_debugregs(struct kvmhost_vcpu *vcpu, const struct kvm_debugregs *dregs);
+KVMHOST_API int kvmhost_x86_vcpu_get_xcrs(struct kvmhost_vcpu *vcpu, struct kvm_xcrs *xcrs);
+KVMHOST_API int kvmhost_x86_vcpu_set_xcrs(struct kvmhost_vcpu *vcpu, const struct kvm_xcrs *xcrs);
+KVMHOST_API int kvmhost_x86_vcpu_get_xsave(struct kvmhost_vcpu *vcpu, struct kvm_xsave *xsave);
+KVMHOST_API int kvmhost_x86_vcpu_set_xsave(struct kvmhost_vcpu *vcpu, const struct kvm_xsave *xsave);
+/** @} */
+
+/**
+ * Read MSRs. @p indices and @p values have @p count entries.
+ * @return the number of MSRs read (stops at the first KVM refuses), or a negative errno.
+ */
+KVMHOST_API int kvmhost_x86_vcpu_get_msrs(struct kvmhost_vcpu *vcpu, const uint32_t *indices, uint64_t *values,
+					  uint32_t count);
+/** Write MSRs. @return the number written (stops at the first refused), or a negative errno. */
+KVMHOST_API int kvmhost_x86_vcpu_set_msrs(struct kvmhost_vcpu *vcpu, const uint32_t *indices, const uint64_t *values,
+					  uint32_t count);
+
+/**
+ * Set the vCPU's CPUID table (KVM_SET_CPUID2).
+ * @param count number of entries; 1 to 256
+ */
+KVMHOST_API int kvmhost_x86_vcpu_set_cpuid(struct kvmhost_vcpu *vcpu, const struct kvm_cpuid_entry2 *entries,
+					   uint32_t count);
+
+/**
+ * Put the vCPU in 16-bit real mode at @p cs:@p ip (CS base = cs * 16), with
+ * the other segments zero-based, a 64 KiB limit and RFLAGS=2.
+ */
+KVMHOST_API int kvmhost_x86_vcpu_setup_real_mode(struct kvmhost_vcpu *vcpu, uint16_t cs, uint16_t ip);
+
+/** Options for kvmhost_x86_vcpu_setup_long_mode(); size rules as elsewhere. */
+struct kvmhost_x86_long_mode_options {
+	size_t size;             /**< sizeof(struct kvmhost_x86_long_mode_options) */
+	uint64_t entry;          /**< RIP */
+	uint64_t stack;          /**< RSP */
+	uint64_t page_table_gpa; /**< 4 KiB aligned; the helper writes 3 pages there (PML4, PDPT, PD) */
+	uint64_t identity_map_size; /**< bytes identity-mapped with 2 MiB pages; 0 means 1 GiB; at most 1 GiB */
+	uint32_t user_mode;      /**< 1: start at CPL3 (flat user segments, pages user-accessible) */
+	uint64_t gdt_gpa;        /**< 0: no GDT written; else a page where the helper writes a flat GDT */
+};
+
+/**
+ * Put the vCPU in 64-bit long mode with paging on, identity-mapping the low
+ * guest memory with 2 MiB pages written into guest memory at
+ * page_table_gpa (through the VM's checked memory access), CS 64-bit flat,
+ * data segments flat, RFLAGS=2.
+ * @return 0; -EINVAL for bad options; -EFAULT if the page tables or GDT do
+ *         not fit in guest memory.
+ */
+KVMHOST_API int kvmhost_x86_vcpu_setup_long_mode(struct kvmhost_vcpu *vcpu,
+						 const struct kvmhost_x86_long_mode_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * The error model: per-thread last-error message and kvmhost_strerror().
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define KH_ERROR_MAX 512
+
+static _Thread_local char kh_last_error[KH_ERROR_MAX];
+
+KVMHOST_API const char *kvmhost_last_error(void)
+{
+	return kh_last_error;
+}
+
+KVMHOST_API const char *kvmhost_strerror(int err)
+{
+	if (err > 0)
+		return "Not an error code (positive value)";
+	if (err == 0)
+		return "Success";
+	/* strerrordesc_np() is thread-safe and returns a static string. */
+	const char *s = strerrordesc_np(-err);
+	return s ? s : "Unknown error";
+}
+
+int kh_fail(int err, const char *func, const char *fmt, ...)
+{
+	char msg[KH_ERROR_MAX];
+	va_list ap;
+
+	if (err <= 0)
+		err = EIO;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(kh_last_error, sizeof(kh_last_error), "%s: %s: %s", func, msg, kvmhost_strerror(-err));
+	if (kh_log_enabled(KVMHOST_LOG_DEBUG))
+		kh_log(KVMHOST_LOG_DEBUG, "%s", kh_last_error);
+	return -err;
+}

@@ -1,0 +1,7 @@
+/* Real mode: halt at once. The smallest guest: proves run-to-HLT. */
+	.code16
+	.text
+	.global _start
+_start:
+	hlt
+	jmp _start
