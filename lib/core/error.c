@@ -37,7 +37,10 @@ int kh_fail(int err, const char *func, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(kh_last_error, sizeof(kh_last_error), "%s: %s: %s", func, msg, kvmhost_strerror(-err));
+	/* Truncation is acceptable: the message is for humans. Using the result
+	 * tells GCC so. */
+	if (snprintf(kh_last_error, sizeof(kh_last_error), "%s: %s: %s", func, msg, kvmhost_strerror(-err)) < 0)
+		kh_last_error[0] = '\0';
 	if (kh_log_enabled(KVMHOST_LOG_DEBUG))
 		kh_log(KVMHOST_LOG_DEBUG, "%s", kh_last_error);
 	return -err;

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Install the Debian packages the build, the tests and the lab need, only if
+# some are missing (so a machine that has them needs no network).
+# Usage: scripts/deps.sh [build|test]
+set -eu
+build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev"
+test_pkgs="clang qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod"
+case "${1:-build}" in
+	build) want=$build_pkgs ;;
+	test) want="$build_pkgs $test_pkgs" ;;
+	*) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "Installing:$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

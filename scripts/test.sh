@@ -1,0 +1,38 @@
+#!/bin/sh
+# The README's test command, and the whole of CI (.ci/run calls it).
+# 1. install what the build, the tests and the lab need (apt-get);
+# 2. build and run the unit, abi and kvm tiers, then the lab tier;
+# 3. build again with ASan+UBSan and run the unit and kvm tiers.
+# kvm-tier tests skip (exit 77, with a reason) where /dev/kvm is missing.
+# Set KVMHOST_SKIP_LAB=1 to leave the lab out (for quick local runs only).
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+jobs=$(nproc)
+status=0
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "build (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+
+step "unit, abi and kvm tiers"
+ctest --test-dir build -L 'unit|abi|kvm' -j "$jobs" --output-on-failure || status=1
+
+step "sanitizer build (ASan+UBSan)"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVMHOST_SANITIZE=ON -DKVMHOST_BUILD_LAB=OFF \
+	-DKVMHOST_BUILD_EXAMPLES=OFF -DKVMHOST_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ctest --test-dir build-asan -L 'unit|kvm' -LE abi -j "$jobs" --output-on-failure || status=1
+
+if [ "${KVMHOST_SKIP_LAB:-0}" = 1 ]; then
+	step "lab tier skipped (KVMHOST_SKIP_LAB=1)"
+else
+	step "lab tier (nested KVM under QEMU TCG; see docs/lab.md)"
+	ctest --test-dir build -L lab --output-on-failure || status=1
+fi
+
+step "result: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
+exit $status
