@@ -17,10 +17,17 @@
  *
  * Thread safety: translation, read/write/copy, mark_dirty and the dirty
  * bitmap fetches are safe from any thread (vCPU and device threads) at any
- * time. Adding and removing regions is serialised internally, but a host
- * pointer obtained from kvmhost_memory_translate() for a region stays valid
- * only until that region is removed: stop devices before removing memory they
- * use.
+ * time, also while another thread adds or removes regions: an access either
+ * sees a region entirely or not at all, and a region is never unmapped while
+ * an access is inside it. Adding and removing regions is serialised
+ * internally, but a host pointer obtained from kvmhost_memory_translate() (or
+ * a region handle) for a region stays valid only until that region is
+ * removed: stop devices before removing memory they use.
+ *
+ * Read-only regions (KVMHOST_MEMORY_READONLY) are read-only for the guest and
+ * for kvmhost_memory_write()/copy(), which refuse them with -EROFS. The VMM
+ * fills them (firmware, ROMs) through the pointer from
+ * kvmhost_memory_translate(), followed by kvmhost_memory_mark_dirty().
  */
 #ifndef KVMHOST_MEMORY_H
 #define KVMHOST_MEMORY_H
@@ -61,23 +68,27 @@ enum kvmhost_memory_backing {
 	KVMHOST_MEMORY_HOST_POINTER = 4,
 };
 
-/** The guest cannot write the region (KVM_MEM_READONLY): writes exit as MMIO. */
+/** The guest cannot write the region (KVM_MEM_READONLY): writes exit as MMIO.
+ * kvmhost_memory_write()/copy() refuse it too. */
 #define KVMHOST_MEMORY_READONLY (1u << 0)
-/** Enable KVM dirty page logging on the slot from the start. */
+/** Enable KVM dirty page logging on the slot from the start (VM regions only). */
 #define KVMHOST_MEMORY_LOG_DIRTY (1u << 1)
 /** Ask for transparent huge pages on an anonymous or memfd region (madvise). */
 #define KVMHOST_MEMORY_THP (1u << 2)
 /** Populate the mapping up front (MAP_POPULATE). */
 #define KVMHOST_MEMORY_PREFAULT (1u << 3)
 
-/** Describes a region to add; same size rules as kvmhost_system_options. */
+/** Describes a region to add; same size rules as kvmhost_system_options.
+ * Fields that belong to another backing (fd_offset, host_addr,
+ * hugepage_size) must be zero. */
 struct kvmhost_memory_options {
 	size_t size;                          /**< sizeof(struct kvmhost_memory_options) */
 	uint64_t guest_phys_addr;             /**< start; page aligned (huge-page aligned for HUGETLB) */
 	uint64_t length;                      /**< bytes; non-zero, page aligned */
 	enum kvmhost_memory_backing backing;  /**< where the memory comes from */
 	uint32_t flags;                       /**< KVMHOST_MEMORY_* flags */
-	int fd;                               /**< KVMHOST_MEMORY_FILE: the file */
+	int fd;                               /**< KVMHOST_MEMORY_FILE: the file, O_RDWR (O_RDONLY only for a
+					       *   READONLY region, which is then mapped read-only) */
 	uint64_t fd_offset;                   /**< KVMHOST_MEMORY_FILE: offset, page aligned */
 	void *host_addr;                      /**< KVMHOST_MEMORY_HOST_POINTER: the mapping, page aligned */
 	uint64_t hugepage_size;               /**< KVMHOST_MEMORY_HUGETLB: 0 (default size), 2 MiB or 1 GiB */
@@ -90,34 +101,51 @@ struct kvmhost_memory_options {
  */
 KVMHOST_API int kvmhost_memory_create(struct kvmhost_memory **out);
 
-/** Destroy a standalone map and unmap its regions. NULL is ignored. Do not
- * call it on the map of a VM (kvmhost_vm_memory()). */
+/** Destroy a standalone map and unmap its regions (memory of
+ * KVMHOST_MEMORY_HOST_POINTER regions stays mapped). NULL is ignored. The map
+ * of a VM (kvmhost_vm_memory()) is refused: nothing happens but the last
+ * error (and an error log message); it goes with kvmhost_vm_destroy(). */
 KVMHOST_API void kvmhost_memory_destroy(struct kvmhost_memory *mem);
 
 /**
  * Add a region to a standalone map.
- * @return 0; -EINVAL for a bad option (unaligned, zero length, wrapping,
- *         unknown backing or flag); -EEXIST if it overlaps another region;
- *         -ENOMEM or mmap's error.
+ * @param region receives the new region's handle; may be NULL
+ * @return 0; -EINVAL for NULL @p mem or @p opts, a bad option (unaligned,
+ *         zero length, wrapping, ending at 2^64, unknown backing or flag, a
+ *         field of another backing set, KVMHOST_MEMORY_LOG_DIRTY, FILE with
+ *         a negative fd or a file too short for fd_offset + length) or a VM's
+ *         map (use kvmhost_vm_add_memory()); -E2BIG for an options struct
+ *         with unknown non-zero fields; -EBADF for a FILE fd that is not
+ *         open; -EACCES for a FILE fd whose access mode does not allow the
+ *         mapping; -EEXIST if it overlaps another region (the message names
+ *         it); -EDEADLK when called from this map's
+ *         kvmhost_memory_for_each_region() callback; -ENOMEM or mmap's error.
  */
 KVMHOST_API int kvmhost_memory_add_region(struct kvmhost_memory *mem, const struct kvmhost_memory_options *opts,
 					  struct kvmhost_memory_region **region);
 
-/** Remove a region from a standalone map and unmap it. -ENOENT if not in @p mem. */
+/** Remove a region from a standalone map and unmap it (a HOST_POINTER
+ * region's memory is never unmapped). -ENOENT if not in @p mem, -EINVAL for
+ * NULL or a VM's map, -EDEADLK from this map's for_each callback. */
 KVMHOST_API int kvmhost_memory_remove_region(struct kvmhost_memory *mem, struct kvmhost_memory_region *region);
 
-/** Return the VM's memory map, for the access functions below. */
+/** Return the VM's memory map, for the access functions below (NULL for NULL). */
 KVMHOST_API struct kvmhost_memory *kvmhost_vm_memory(struct kvmhost_vm *vm);
 
 /**
- * Add a region to a VM and register it as a KVM memory slot.
- * @return as kvmhost_memory_add_region(), plus -ENOSPC when the VM has no
- *         free slot and -ENOTSUP for READONLY without KVM_CAP_READONLY_MEM.
+ * Add a region to a VM and register it as a KVM memory slot (the lowest free
+ * slot number, below kvmhost_system_max_memslots()).
+ * @param region receives the new region's handle; may be NULL
+ * @return as kvmhost_memory_add_region() (KVMHOST_MEMORY_LOG_DIRTY allowed),
+ *         plus -ENOSPC when the VM has no free slot, -ENOTSUP for READONLY
+ *         without KVM_CAP_READONLY_MEM, and KVM_SET_USER_MEMORY_REGION's error.
  */
 KVMHOST_API int kvmhost_vm_add_memory(struct kvmhost_vm *vm, const struct kvmhost_memory_options *opts,
 				      struct kvmhost_memory_region **region);
 
-/** Unregister a region's slot from KVM, then remove and unmap it. */
+/** Unregister a region's slot from KVM, then remove and unmap it. -ENOENT if
+ * the region is not the VM's; if KVM refuses to delete the slot, the region
+ * stays as it was and its error is returned. */
 KVMHOST_API int kvmhost_vm_remove_memory(struct kvmhost_vm *vm, struct kvmhost_memory_region *region);
 
 /** Guest physical start of a region (0 for NULL). */
@@ -126,16 +154,21 @@ KVMHOST_API uint64_t kvmhost_memory_region_gpa(const struct kvmhost_memory_regio
 KVMHOST_API uint64_t kvmhost_memory_region_length(const struct kvmhost_memory_region *region);
 /** Host address of a region's mapping (NULL for NULL). */
 KVMHOST_API void *kvmhost_memory_region_host_addr(const struct kvmhost_memory_region *region);
-/** File descriptor backing a region (memfd, hugetlb or file), or -ENOENT for
- * anonymous and host-pointer regions. The region keeps ownership. */
+/** File descriptor backing a region (memfd, hugetlb or the region's own
+ * duplicate of a file's fd), or -ENOENT for anonymous and host-pointer
+ * regions, -EINVAL for NULL. The region keeps ownership; the fd is
+ * close-on-exec. */
 KVMHOST_API int kvmhost_memory_region_fd(const struct kvmhost_memory_region *region);
-/** KVM slot number of a VM region, or -ENOENT for a standalone region. */
+/** KVM slot number of a VM region, or -ENOENT for a standalone region, -EINVAL for NULL. */
 KVMHOST_API int kvmhost_memory_region_slot(const struct kvmhost_memory_region *region);
-/** KVMHOST_MEMORY_* flags a region was created with. */
+/** KVMHOST_MEMORY_* flags of a region: those it was created with, with
+ * KVMHOST_MEMORY_LOG_DIRTY following kvmhost_vm_set_dirty_logging(). 0 for NULL. */
 KVMHOST_API uint32_t kvmhost_memory_region_flags(const struct kvmhost_memory_region *region);
 
 /**
- * Visit every region in guest-address order.
+ * Visit every region in guest-address order. The map is read-locked during
+ * the walk: @p fn may use the access functions, but adding or removing
+ * regions of this map from @p fn fails with -EDEADLK.
  * @param fn called per region; a non-zero return stops the walk and is returned
  * @return 0, -EINVAL, or the first non-zero value @p fn returned
  */
@@ -148,25 +181,30 @@ KVMHOST_API int kvmhost_memory_for_each_region(struct kvmhost_memory *mem,
  * [@p gpa, @p gpa + @p len) must lie inside one region.
  * Writes through the pointer are invisible to KVM's dirty log: call
  * kvmhost_memory_mark_dirty() after writing.
- * @return 0 and *host set; -EFAULT if any byte is outside one region;
- *         -EINVAL for NULL arguments or zero length.
+ * @return 0 and *host set; -EFAULT (and *host NULL) if any byte is outside
+ *         one region; -EINVAL for NULL arguments or zero length.
  */
 KVMHOST_API int kvmhost_memory_translate(struct kvmhost_memory *mem, uint64_t gpa, uint64_t len, void **host);
 
 /** Copy @p len bytes of guest memory at @p gpa into @p buf. May span adjacent
- * regions. -EFAULT (and nothing copied) if any byte is outside memory. */
+ * regions. -EFAULT (and nothing copied) if any byte is outside memory;
+ * -EINVAL for NULL or zero length. */
 KVMHOST_API int kvmhost_memory_read(struct kvmhost_memory *mem, uint64_t gpa, void *buf, size_t len);
 
 /** Copy @p buf into guest memory at @p gpa and mark the pages dirty in the
- * VMM-side bitmap. -EFAULT if any byte is outside memory, -EROFS if any byte
- * is in a read-only region; nothing is written in either case. */
+ * VMM-side bitmap. May span adjacent regions. -EFAULT if any byte is outside
+ * memory, -EROFS if any byte is in a read-only region; nothing is written in
+ * either case. -EINVAL for NULL or zero length. */
 KVMHOST_API int kvmhost_memory_write(struct kvmhost_memory *mem, uint64_t gpa, const void *buf, size_t len);
 
-/** Copy guest memory to guest memory (ranges may overlap), checked as
- * read + write, marking the destination dirty. */
+/** Copy guest memory to guest memory (ranges may overlap: memmove semantics
+ * in guest-physical space), checked as read + write (-EFAULT, -EROFS, nothing
+ * copied), marking the destination dirty. -EINVAL for NULL or zero length. */
 KVMHOST_API int kvmhost_memory_copy(struct kvmhost_memory *mem, uint64_t dst_gpa, uint64_t src_gpa, size_t len);
 
-/** Record in the VMM-side dirty bitmap that the VMM wrote the range. */
+/** Record in the VMM-side dirty bitmap that the VMM wrote the range (through
+ * a translated pointer). Read-only regions may be marked. -EFAULT (nothing
+ * marked) if any byte is outside memory; -EINVAL for NULL or zero length. */
 KVMHOST_API int kvmhost_memory_mark_dirty(struct kvmhost_memory *mem, uint64_t gpa, uint64_t len);
 
 /** Bytes a dirty bitmap of @p region needs: one bit per page, rounded up to
@@ -178,13 +216,17 @@ KVMHOST_API size_t kvmhost_memory_region_bitmap_size(const struct kvmhost_memory
  * through kvmhost_memory_write()/copy() or marked with mark_dirty(). Bit i
  * stands for page i of the region. Atomic with respect to concurrent marks:
  * no mark is lost.
- * @param bitmap buffer of at least kvmhost_memory_region_bitmap_size() bytes
+ * @param bitmap buffer of at least kvmhost_memory_region_bitmap_size() bytes;
+ *        only that many bytes are written
  * @param bitmap_size size of @p bitmap; -ENOSPC if too small
+ * @return 0, -EINVAL for NULL, -ENOSPC
  */
 KVMHOST_API int kvmhost_memory_fetch_vmm_dirty(struct kvmhost_memory_region *region, uint64_t *bitmap,
 					       size_t bitmap_size);
 
-/** Turn KVM dirty page logging on or off for a VM region's slot. */
+/** Turn KVM dirty page logging on (@p enable 1) or off (0) for a VM region's
+ * slot. Asking for the current state is a no-op. -EINVAL for NULL or another
+ * @p enable, -ENOENT if the region is not the VM's. */
 KVMHOST_API int kvmhost_vm_set_dirty_logging(struct kvmhost_vm *vm, struct kvmhost_memory_region *region,
 					     int enable);
 
@@ -194,13 +236,17 @@ KVMHOST_API int kvmhost_vm_set_dirty_logging(struct kvmhost_vm *vm, struct kvmho
  * manual protection and clears exactly the fetched bits with
  * KVM_CLEAR_DIRTY_LOG; otherwise KVM_GET_DIRTY_LOG clears as it reads.
  * This does not include the VMM-side bitmap: OR both for migration.
- * @return 0; -EINVAL if logging is off for the region; -ENOSPC if the buffer
- *         is too small; ioctl errors.
+ * @param bitmap receives one bit per page of the region
+ * @param bitmap_size at least kvmhost_memory_region_bitmap_size() bytes
+ * @return 0; -EINVAL for NULL or if logging is off for the region; -ENOENT if
+ *         the region is not the VM's; -ENOSPC if the buffer is too small;
+ *         ioctl errors.
  */
 KVMHOST_API int kvmhost_vm_get_dirty_log(struct kvmhost_vm *vm, struct kvmhost_memory_region *region,
 					 uint64_t *bitmap, size_t bitmap_size);
 
-/** Return 1 if the VM uses KVM_CLEAR_DIRTY_LOG with manual protection, 0 if not. */
+/** Return 1 if the VM uses KVM_CLEAR_DIRTY_LOG with manual protection, 0 if
+ * not, -EINVAL for NULL. */
 KVMHOST_API int kvmhost_vm_dirty_log_manual_protect(struct kvmhost_vm *vm);
 
 #ifdef __cplusplus

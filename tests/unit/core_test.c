@@ -103,20 +103,23 @@ static void test_log_callback(void **state)
 }
 
 /* A library struct with three fields, an "older" caller struct with two and a
- * "newer" one with four. */
+ * "newer" one with four. Each version's new fields start at or after the
+ * previous version's sizeof, never in its tail padding (an older caller's
+ * padding is garbage): the rule docs/architecture.md states for growing a
+ * public options struct. */
 struct opts_v2 {
 	size_t size;
-	int a;
-	int b;
+	int64_t a;
+	int64_t b;
 };
 struct opts_v1 {
 	size_t size;
-	int a;
+	int64_t a;
 };
 struct opts_v3 {
 	size_t size;
-	int a;
-	int b;
+	int64_t a;
+	int64_t b;
 	uint64_t c;
 };
 
