@@ -15,7 +15,9 @@
  * Thread safety: all calls are thread-safe. Dispatch from many vCPU threads
  * runs in parallel (a read lock); register/unregister take the write lock, so
  * once kvmhost_bus_unregister() returns no callback of that range is running
- * or will run. A callback must not register or unregister on its own bus.
+ * or will run. A callback must not register or unregister on its own bus
+ * (that would deadlock, so it fails with -EDEADLK); it may read or write its
+ * own bus, e.g. to forward an access to another range.
  */
 #ifndef KVMHOST_BUS_H
 #define KVMHOST_BUS_H
@@ -35,7 +37,8 @@ struct kvmhost_bus;
 
 /**
  * Read callback: fill @p len bytes of @p data for an access at @p offset from
- * the range's base. Return 0, or a negative errno that dispatch passes on.
+ * the range's base (bytes left unset read as all ones). Return 0, or a
+ * negative errno that dispatch passes on; positive values count as 0.
  */
 typedef int (*kvmhost_bus_read_fn)(void *opaque, uint64_t offset, void *data, uint32_t len);
 /** Write callback; as the read callback. */
@@ -45,7 +48,7 @@ typedef int (*kvmhost_bus_write_fn)(void *opaque, uint64_t offset, const void *d
 struct kvmhost_bus_range {
 	size_t size;                /**< sizeof(struct kvmhost_bus_range) */
 	uint64_t base;              /**< first address */
-	uint64_t length;            /**< bytes; non-zero, base + length must not wrap */
+	uint64_t length;            /**< bytes; non-zero; the last byte, base + length - 1, must not pass 2^64 - 1 */
 	kvmhost_bus_read_fn read;   /**< NULL: reads return all ones */
 	kvmhost_bus_write_fn write; /**< NULL: writes are dropped */
 	void *opaque;               /**< passed to the callbacks */
@@ -63,10 +66,11 @@ KVMHOST_API void kvmhost_bus_destroy(struct kvmhost_bus *bus);
 /**
  * Claim a range.
  * @return 0; -EINVAL for a bad range; -EEXIST if it overlaps a registered one
- *         (the message names it).
+ *         (the message names it); -EDEADLK from a callback of this bus.
  */
 KVMHOST_API int kvmhost_bus_register(struct kvmhost_bus *bus, const struct kvmhost_bus_range *range);
-/** Release the range that starts at @p base. -ENOENT if none does. */
+/** Release the range that starts at @p base. -ENOENT if none does;
+ * -EDEADLK from a callback of this bus. */
 KVMHOST_API int kvmhost_bus_unregister(struct kvmhost_bus *bus, uint64_t base);
 /** Number of registered ranges (negative errno for NULL). */
 KVMHOST_API int kvmhost_bus_count(const struct kvmhost_bus *bus);
@@ -84,10 +88,11 @@ KVMHOST_API int kvmhost_bus_write(struct kvmhost_bus *bus, uint64_t addr, const 
 
 /**
  * Dispatch a vCPU exit: KVMHOST_EXIT_IO to @p pio (each of the count
- * accesses of string I/O), KVMHOST_EXIT_MMIO to @p mmio.
+ * accesses of string I/O, all to the same port, data packed with stride
+ * size; the first callback error ends it), KVMHOST_EXIT_MMIO to @p mmio.
  * @return 0 if handled; KVMHOST_BUS_UNCLAIMED if no range claimed it (reads
  *         got all ones); -ENOTSUP if the exit is not IO/MMIO or its bus is
- *         NULL; a callback's negative errno.
+ *         NULL; -EINVAL for a NULL or malformed exit; a callback's negative errno.
  */
 KVMHOST_API int kvmhost_bus_dispatch_exit(struct kvmhost_bus *pio, struct kvmhost_bus *mmio,
 					  const struct kvmhost_exit *exit);

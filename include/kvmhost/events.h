@@ -31,7 +31,8 @@ struct kvmhost_vm;
  * @param fd    receives the fd; the caller closes it
  */
 KVMHOST_API int kvmhost_eventfd_create(uint32_t flags, int *fd);
-/** Add @p value (non-zero) to an eventfd's counter. */
+/** Add @p value (1 to 2^64 - 2) to an eventfd's counter. -EAGAIN if
+ * non-blocking and the counter would overflow. */
 KVMHOST_API int kvmhost_eventfd_signal(int fd, uint64_t value);
 /**
  * Read and reset an eventfd's counter.
@@ -53,12 +54,14 @@ struct kvmhost_ioeventfd_options {
 	uint32_t len;                 /**< access size 1, 2, 4 or 8; 0 (MMIO only) matches any size */
 	int fd;                       /**< eventfd to signal */
 	uint32_t datamatch;           /**< non-zero: fire only when the value written equals datamatch_value */
-	uint64_t datamatch_value;     /**< value to match; must fit in len bytes */
+	uint64_t datamatch_value;     /**< value to match; must fit in len bytes; 0 without datamatch */
 };
 
-/** Register an ioeventfd (KVM_IOEVENTFD). -EEXIST if the same one exists. */
+/** Register an ioeventfd (KVM_IOEVENTFD). -EINVAL for bad options (ports
+ * end at 0xffff); -EEXIST if the same one exists. */
 KVMHOST_API int kvmhost_vm_add_ioeventfd(struct kvmhost_vm *vm, const struct kvmhost_ioeventfd_options *opts);
-/** Unregister an ioeventfd given the same options it was added with. */
+/** Unregister an ioeventfd given the same options it was added with.
+ * -ENOENT if there is none. */
 KVMHOST_API int kvmhost_vm_remove_ioeventfd(struct kvmhost_vm *vm, const struct kvmhost_ioeventfd_options *opts);
 
 /**
@@ -67,9 +70,13 @@ KVMHOST_API int kvmhost_vm_remove_ioeventfd(struct kvmhost_vm *vm, const struct 
  * @param resample_fd -1 for an edge-triggered line; otherwise an eventfd that
  *        KVM signals when the guest EOIs a level-triggered @p gsi, after
  *        which the line is lowered and the device may raise it again.
+ *        Needs KVM_CAP_IRQFD_RESAMPLE (-ENOTSUP) and, on x86, a FULL irqchip.
+ * @return 0; -EEXIST if @p fd is already an irqfd of this VM; -EINVAL
+ *         (with the likely cause) for what KVM refuses.
  */
 KVMHOST_API int kvmhost_vm_add_irqfd(struct kvmhost_vm *vm, int fd, uint32_t gsi, int resample_fd);
-/** Detach an irqfd. */
+/** Detach an irqfd. Detaching a pair that is not attached is not an error
+ * (KVM ignores it). */
 KVMHOST_API int kvmhost_vm_remove_irqfd(struct kvmhost_vm *vm, int fd, uint32_t gsi);
 
 #ifdef __cplusplus

@@ -6,10 +6,14 @@
  * a file descriptor. The loop itself is also an fd (kvmhost_loop_fd()), so it
  * nests inside another event loop.
  *
- * Thread safety: kvmhost_loop_stop() is safe from any thread and from
- * callbacks. add/remove are safe from any thread and from callbacks (a
- * removed fd's callback is not called afterwards). run/run_once must be
- * called by one thread at a time.
+ * Thread safety: kvmhost_loop_stop() is safe from any thread, from
+ * callbacks and from signal handlers. add/remove are safe from any thread and
+ * from callbacks, including a callback removing its own fd: once remove
+ * returns, the fd's callback is not called again, even later in the batch
+ * being dispatched. A remove from another thread while that fd's callback
+ * runs waits for the callback to return (so do not call it holding a lock
+ * the callback takes). run/run_once must be called by one thread at a time;
+ * a second one, or one from a callback, fails with -EBUSY.
  */
 #ifndef KVMHOST_LOOP_H
 #define KVMHOST_LOOP_H
@@ -43,7 +47,8 @@ KVMHOST_API int kvmhost_loop_fd(const struct kvmhost_loop *loop);
 
 /**
  * Watch @p fd for @p events and call @p fn when ready.
- * @return 0; -EEXIST if @p fd is watched already; -EINVAL for bad arguments.
+ * @return 0; -EEXIST if @p fd is watched already; -EINVAL for bad arguments;
+ *         -EPERM for a file epoll cannot watch (a regular file).
  */
 KVMHOST_API int kvmhost_loop_add(struct kvmhost_loop *loop, int fd, uint32_t events, kvmhost_loop_fn fn,
 				 void *opaque);
@@ -52,13 +57,15 @@ KVMHOST_API int kvmhost_loop_remove(struct kvmhost_loop *loop, int fd);
 
 /**
  * Wait up to @p timeout_ms (-1: forever) and dispatch ready callbacks.
- * @return number of callbacks called (0 on timeout), or a negative errno.
- *         Returns early (possibly 0) after kvmhost_loop_stop().
+ * @return number of callbacks called (0 on timeout or signal), or a negative
+ *         errno. Returns early (possibly 0) after kvmhost_loop_stop(), which
+ *         it consumes; fds not dispatched yet stay ready for the next call.
  */
 KVMHOST_API int kvmhost_loop_run_once(struct kvmhost_loop *loop, int timeout_ms);
 /** Dispatch until kvmhost_loop_stop() is called. @return 0 or a negative errno. */
 KVMHOST_API int kvmhost_loop_run(struct kvmhost_loop *loop);
-/** Make kvmhost_loop_run() return. Safe from any thread. */
+/** Make kvmhost_loop_run() (or run_once) return. Safe from any thread. A
+ * stop made while no run is in progress is kept: the next run returns at once. */
 KVMHOST_API int kvmhost_loop_stop(struct kvmhost_loop *loop);
 
 #ifdef __cplusplus

@@ -4,6 +4,7 @@
  * pointer to an immutable record so a reader never sees a torn pair.
  */
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +15,15 @@ struct kh_logger {
 	kvmhost_log_fn fn;
 	void *opaque;
 	enum kvmhost_log_level max_level;
+	struct kh_logger *older; /* keeps every record reachable */
 };
 
 /* Records are never freed: a reader may still hold the previous one, and the
- * embedder changes the callback a handful of times per process at most. */
+ * embedder changes the callback a handful of times per process at most. They
+ * stay chained from kh_logger_all so that leak checkers see them as owned. */
 static _Atomic(struct kh_logger *) kh_logger;
+static struct kh_logger *kh_logger_all;
+static pthread_mutex_t kh_logger_lock = PTHREAD_MUTEX_INITIALIZER;
 
 KVMHOST_API int kvmhost_set_log_callback(kvmhost_log_fn fn, void *opaque, enum kvmhost_log_level max_level)
 {
@@ -36,7 +41,11 @@ KVMHOST_API int kvmhost_set_log_callback(kvmhost_log_fn fn, void *opaque, enum k
 	l->fn = fn;
 	l->opaque = opaque;
 	l->max_level = max_level;
+	pthread_mutex_lock(&kh_logger_lock);
+	l->older = kh_logger_all;
+	kh_logger_all = l;
 	atomic_store(&kh_logger, l);
+	pthread_mutex_unlock(&kh_logger_lock);
 	return 0;
 }
 
