@@ -8,7 +8,7 @@ so=$1 map=$2 inc=$3
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sed 's/@.*//' | grep -v '^KVMHOST_[0-9.]*$' | sort -u >"$tmp/exported"
 grep -E '^\s+kvmhost_[a-z0-9_]+;' "$map" | tr -d ' \t;' | sort -u >"$tmp/listed"
-grep -hoE 'KVMHOST_API [^(]*\b(kvmhost_[a-z0-9_]+)\(' "$inc"/*.h "$inc"/*.h.in 2>/dev/null | grep -oE 'kvmhost_[a-z0-9_]+\($' | tr -d '(' | sort -u >"$tmp/declared"
+find "$inc" \( -name '*.h' -o -name '*.h.in' \) -exec cat {} + | grep -hoE 'KVMHOST_API [^(]*\b(kvmhost_[a-z0-9_]+)\('  | grep -oE 'kvmhost_[a-z0-9_]+\($' | tr -d '(' | sort -u >"$tmp/declared"
 status=0
 bad=$(grep -v '^kvmhost_' "$tmp/exported" || true)
 [ -z "$bad" ] || { echo "exported outside the public prefix: $bad"; status=1; }

@@ -1,0 +1,100 @@
+/**
+ * @file cmos_rtc.h
+ * @brief The PC's MC146818 real-time clock and its 128 bytes of CMOS RAM, at
+ * ports 0x70 (index) and 0x71 (data).
+ *
+ * The clock reads the host's wall clock (UTC unless
+ * KVMHOST_CMOS_RTC_LOCALTIME) plus an offset the guest sets by writing the
+ * time registers: seconds, minutes, hours, day of week, day of month, month,
+ * year and century (0x32), in BCD or binary and in 24- or 12-hour form as
+ * register B says. Register A's update-in-progress bit is set during the
+ * last 244 us of each host second, as on the real part, so the usual "wait
+ * for UIP to clear, then read" loops work; with register B's SET bit the
+ * clock is frozen while the guest writes it. Register D reads 0x80 (valid
+ * RAM and time). No interrupts: register C reads 0 and the periodic, alarm
+ * and update-ended interrupts never fire. Bit 7 of the index (the NMI mask on
+ * a PC) is ignored.
+ *
+ * The other bytes are RAM the embedder may fill before the guest starts,
+ * e.g. the memory size bytes a firmware reads (kvmhost_cmos_rtc_set_memory_size()).
+ *
+ * Thread safety: one lock per device. kvmhost_cmos_rtc_destroy() must not
+ * race any other call on the device.
+ */
+#ifndef KVMHOST_DEVICES_CMOS_RTC_H
+#define KVMHOST_DEVICES_CMOS_RTC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <kvmhost/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvmhost_bus;
+
+/** Opaque RTC. */
+struct kvmhost_cmos_rtc;
+
+/** Index port; the data port follows it. */
+#define KVMHOST_CMOS_RTC_PORT 0x70
+/** Bytes of CMOS (clock registers included). */
+#define KVMHOST_CMOS_RTC_SIZE 128
+/** Index of the century byte (the one ACPI's FADT usually names). */
+#define KVMHOST_CMOS_RTC_CENTURY 0x32
+
+/** Keep the clock in the host's local time zone instead of UTC. */
+#define KVMHOST_CMOS_RTC_LOCALTIME (1u << 0)
+
+/** Options for kvmhost_cmos_rtc_create(); size rules as kvmhost_system_options. */
+struct kvmhost_cmos_rtc_options {
+	size_t size;	/**< sizeof(struct kvmhost_cmos_rtc_options) */
+	uint32_t flags; /**< KVMHOST_CMOS_RTC_* */
+};
+
+/**
+ * Create an RTC: 24-hour BCD mode (register B 0x02), register A 0x26, the
+ * clock at host time, RAM zero.
+ * @return 0; -EINVAL (unknown flags), -E2BIG, -ENOMEM.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_create(const struct kvmhost_cmos_rtc_options *opts, struct kvmhost_cmos_rtc **out);
+
+/** Detach (if attached) and destroy. NULL is ignored. */
+KVMHOST_API void kvmhost_cmos_rtc_destroy(struct kvmhost_cmos_rtc *rtc);
+
+/**
+ * Claim ports 0x70 and 0x71 on @p bus.
+ * @return 0; -EINVAL for NULL; -EBUSY if already attached; -EEXIST if taken.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_attach(struct kvmhost_cmos_rtc *rtc, struct kvmhost_bus *bus);
+
+/**
+ * Set a byte of CMOS RAM.
+ * @param index 0x0e to 0x7f, except KVMHOST_CMOS_RTC_CENTURY (part of the clock)
+ * @return 0; -EINVAL for NULL or an index that is not RAM.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_set_byte(struct kvmhost_cmos_rtc *rtc, uint8_t index, uint8_t value);
+
+/**
+ * Read a byte as the guest would, clock registers included (no side effects).
+ * @param index 0x00 to 0x7f
+ * @return the byte (0 to 255); -EINVAL for NULL or an index past 0x7f.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_get_byte(struct kvmhost_cmos_rtc *rtc, uint8_t index);
+
+/**
+ * Fill the memory size bytes a PC firmware reads, from the RAM below and
+ * above 4 GiB: 0x15/0x16 base memory in KiB (at most 640), 0x17/0x18 and
+ * 0x30/0x31 memory above 1 MiB in KiB (at most 65535), 0x34/0x35 memory above
+ * 16 MiB in 64 KiB units (at most 65535), 0x5b-0x5d memory above 4 GiB in
+ * 64 KiB units (24 bits; more is -ERANGE). All little-endian.
+ * @return 0; -EINVAL for NULL or @p below_4g past 4 GiB; -ERANGE.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_set_memory_size(struct kvmhost_cmos_rtc *rtc, uint64_t below_4g, uint64_t above_4g);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,80 @@
+/**
+ * @file debug_exit.h
+ * @brief A test-harness port in the style of QEMU's isa-debug-exit: the
+ * guest writes a value v and asks the VMM to stop with exit status
+ * (v << 1) | 1 (so a guest can never ask for status 0).
+ *
+ * The device only reports the request, through a callback and a state the
+ * VMM can poll; stopping the VM and choosing the process's exit code are the
+ * VMM's business (a status wider than 8 bits is reported whole: truncating
+ * it is the exit code's business too). Any write inside the port range
+ * counts, with the value of that write's bytes (little-endian); reads
+ * return 0.
+ *
+ * Thread safety: one lock per device; the callback runs without it.
+ * kvmhost_debug_exit_destroy() must not race any other call on the device.
+ */
+#ifndef KVMHOST_DEVICES_DEBUG_EXIT_H
+#define KVMHOST_DEVICES_DEBUG_EXIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <kvmhost/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvmhost_bus;
+
+/** Opaque debug-exit device. */
+struct kvmhost_debug_exit;
+
+/** Port used when none is chosen (the one QEMU test setups commonly use). */
+#define KVMHOST_DEBUG_EXIT_DEFAULT_PORT 0xf4
+
+/**
+ * The guest asked to stop with @p status = (v << 1) | 1. Runs in the vCPU
+ * thread inside the bus dispatch of its OUT (it must not register or
+ * unregister ranges of that bus); typically records the status and kicks
+ * the vCPUs.
+ */
+typedef void (*kvmhost_debug_exit_fn)(void *opaque, uint64_t status);
+
+/** Options for kvmhost_debug_exit_create(); size rules as kvmhost_system_options. */
+struct kvmhost_debug_exit_options {
+	size_t size;		       /**< sizeof(struct kvmhost_debug_exit_options) */
+	uint32_t width;		       /**< ports claimed and widest write: 1, 2 or 4; 0 means 1 */
+	kvmhost_debug_exit_fn on_exit; /**< called on each request; may be NULL (poll instead) */
+	void *opaque;		       /**< passed to on_exit */
+};
+
+/**
+ * Create a debug-exit device.
+ * @return 0; -EINVAL for a width other than 0, 1, 2, 4; -E2BIG; -ENOMEM.
+ */
+KVMHOST_API int kvmhost_debug_exit_create(const struct kvmhost_debug_exit_options *opts,
+					  struct kvmhost_debug_exit **out);
+
+/** Detach (if attached) and destroy. NULL is ignored. */
+KVMHOST_API void kvmhost_debug_exit_destroy(struct kvmhost_debug_exit *dev);
+
+/**
+ * Claim ports @p port to @p port + width - 1 on @p bus.
+ * @return 0; -EINVAL for NULL or a range past port 0xffff; -EBUSY if already
+ *         attached; -EEXIST if taken.
+ */
+KVMHOST_API int kvmhost_debug_exit_attach(struct kvmhost_debug_exit *dev, struct kvmhost_bus *bus, uint64_t port);
+
+/**
+ * Poll for a request.
+ * @param status receives the latest request's status when there was one (may be NULL)
+ * @return 1 if the guest has asked to exit, 0 if not; -EINVAL for NULL @p dev.
+ */
+KVMHOST_API int kvmhost_debug_exit_requested(struct kvmhost_debug_exit *dev, uint64_t *status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,170 @@
+/**
+ * @file uart16550.h
+ * @brief A 16550A UART (the PC's COM ports) on a port-I/O bus.
+ *
+ * Registers, at offsets 0 to 7 from the base port: RBR/THR (DLL with
+ * LCR.DLAB), IER (DLM with DLAB), IIR/FCR, LCR, MCR, LSR, MSR, SCR. 16-byte
+ * receive FIFO with trigger levels, FIFO enable and reset through FCR;
+ * loopback mode (MCR bit 4) connects the transmitter to the receiver and
+ * the MCR outputs to the MSR inputs, as Linux's probe expects. Interrupts
+ * (receiver line status, received data / character timeout, transmitter
+ * empty, modem status, in that priority) drive one struct kvmhost_irq_line:
+ * high while IIR reports one, with the 8250 rules Linux relies on (reading
+ * IIR clears a pending THRE interrupt; setting IER.THRI while THR is empty
+ * raises it again).
+ *
+ * Timing: the serial line is modelled at infinite speed. A byte written to
+ * THR goes out at once (LSR.THRE and TEMT stay set), so the transmit FIFO
+ * never holds anything. Received bytes arrive in the bursts
+ * kvmhost_uart_receive() delivers, and the four character times of silence
+ * after which a 16550 reports a character timeout count as passed when a
+ * burst ends: below the trigger level IIR reports a timeout (0x0c), at or
+ * above it received data available (0x04); both raise the line.
+ *
+ * Output goes to a host fd with write(2). The vCPU never waits for it: when
+ * the fd cannot take a byte (write() says EAGAIN, or, for an fd that was not
+ * O_NONBLOCK when the UART was made, poll() says it is not writable) bytes
+ * wait in a 4 KiB buffer, sent before newer ones on the next transmit or
+ * kvmhost_uart_flush(); when that is full they are dropped and counted. A
+ * write error other than EAGAIN gives up on the fd (output is then dropped
+ * and counted). Writing to a pipe whose reader has gone raises SIGPIPE, as
+ * any write(2) does: embedders normally ignore that signal.
+ * Input is pushed in by the embedder: kvmhost_uart_receive() accepts what
+ * the receive FIFO has room for, and kvmhost_uart_pump() moves bytes from a
+ * readable fd, for an event loop. Nothing is ever overrun from the host side;
+ * LSR.OE is set only when the guest's own loopback transmissions overflow
+ * the FIFO.
+ *
+ * Thread safety: one lock per UART; bus callbacks (any vCPU thread) and the
+ * receive/pump/flush/stats calls (any thread) may run concurrently. The irq
+ * line is set with that lock held. kvmhost_uart_destroy() must not race any
+ * other call on the same UART.
+ */
+#ifndef KVMHOST_DEVICES_UART16550_H
+#define KVMHOST_DEVICES_UART16550_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <kvmhost/export.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct kvmhost_bus;
+struct kvmhost_irq_line;
+
+/** Opaque UART. */
+struct kvmhost_uart;
+
+/** The PC's serial ports: base port and ISA IRQ (GSI on a standard IOAPIC/PIC setup). */
+#define KVMHOST_UART_COM1_BASE 0x3f8
+#define KVMHOST_UART_COM1_IRQ  4
+#define KVMHOST_UART_COM2_BASE 0x2f8
+#define KVMHOST_UART_COM2_IRQ  3
+#define KVMHOST_UART_COM3_BASE 0x3e8
+#define KVMHOST_UART_COM3_IRQ  4
+#define KVMHOST_UART_COM4_BASE 0x2e8
+#define KVMHOST_UART_COM4_IRQ  3
+
+/** Ports a UART occupies from its base. */
+#define KVMHOST_UART_PORTS 8
+/** Depth of the receive FIFO. */
+#define KVMHOST_UART_FIFO_SIZE 16
+/** Bytes of output held while the output fd is full. */
+#define KVMHOST_UART_TX_BUFFER 4096
+
+/**
+ * Called when the guest has emptied the receive FIFO (read its last byte, or
+ * reset or switched the FIFO), so an
+ * embedder that stopped watching its input fd while the FIFO was full can
+ * start again. Runs in the vCPU thread, without the UART's lock held (it may
+ * call kvmhost_uart_pump()). After stopping the watch, re-check
+ * kvmhost_uart_rx_room(): the FIFO may have emptied just before.
+ */
+typedef void (*kvmhost_uart_rx_space_fn)(void *opaque);
+
+/** Options for kvmhost_uart_create(); size rules as kvmhost_system_options. */
+struct kvmhost_uart_options {
+	size_t size;			   /**< sizeof(struct kvmhost_uart_options) */
+	int out_fd;			   /**< host fd for transmitted bytes (not owned); -1: discard (counted as
+						sent). Note 0 is a valid fd: set -1 explicitly for none. */
+	struct kvmhost_irq_line *irq;	   /**< interrupt line (not owned; must outlive the UART); NULL: none */
+	kvmhost_uart_rx_space_fn rx_space; /**< optional, see kvmhost_uart_rx_space_fn */
+	void *rx_space_opaque;		   /**< passed to rx_space */
+	const char *name;		   /**< for messages and the bus range; copied; may be NULL */
+};
+
+/** Counters of a UART, filled by kvmhost_uart_get_stats(). */
+struct kvmhost_uart_stats {
+	size_t size;	      /**< set by the caller to sizeof(struct kvmhost_uart_stats) */
+	uint64_t tx_bytes;    /**< bytes the guest transmitted (loopback excluded) */
+	uint64_t tx_written;  /**< bytes written to out_fd, or discarded without one */
+	uint64_t tx_dropped;  /**< bytes dropped: the buffer was full or out_fd failed */
+	uint64_t tx_pending;  /**< bytes waiting in the buffer now */
+	uint64_t rx_bytes;    /**< bytes accepted by kvmhost_uart_receive()/kvmhost_uart_pump() */
+	uint64_t rx_overruns; /**< characters lost to overrun (loopback into a full FIFO) */
+};
+
+/**
+ * Create a UART in its reset state, not attached to any bus.
+ * @param opts options; NULL: no output fd, no interrupt line
+ * @return 0; -EINVAL, -E2BIG (options), -ENOMEM.
+ */
+KVMHOST_API int kvmhost_uart_create(const struct kvmhost_uart_options *opts, struct kvmhost_uart **out);
+
+/** Detach (if attached) and destroy a UART. Buffered output is dropped; call
+ * kvmhost_uart_flush() first to keep it. NULL is ignored. */
+KVMHOST_API void kvmhost_uart_destroy(struct kvmhost_uart *uart);
+
+/**
+ * Claim ports @p base to @p base + 7 on @p bus. A UART sits on one bus at a
+ * time; it stays there until destroyed.
+ * @return 0; -EINVAL for NULL arguments or a range past port 0xffff; -EBUSY
+ *         if already attached; -EEXIST if the ports are taken (the bus's
+ *         message names the owner).
+ */
+KVMHOST_API int kvmhost_uart_attach(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base);
+
+/**
+ * Put received bytes into the receive FIFO, in order, as far as it has room
+ * (none in loopback mode, where the receiver listens to the transmitter).
+ * @return the number of bytes accepted (0 to @p len; the caller keeps the
+ *         rest); -EINVAL for a NULL @p uart, or NULL @p bytes with @p len > 0.
+ */
+KVMHOST_API int kvmhost_uart_receive(struct kvmhost_uart *uart, const void *bytes, size_t len);
+
+/** Return how many bytes kvmhost_uart_receive() would accept now (0 to
+ * KVMHOST_UART_FIFO_SIZE), or -EINVAL for NULL. */
+KVMHOST_API int kvmhost_uart_rx_room(struct kvmhost_uart *uart);
+
+/**
+ * Move bytes from @p in_fd into the receive FIFO: at most the room there is,
+ * without blocking (poll() first, so a blocking fd is fine too). For an
+ * event loop, when @p in_fd is readable; when this returns 0 with
+ * kvmhost_uart_rx_room() at 0, stop watching @p in_fd until the rx_space
+ * callback runs.
+ * @return bytes moved (0 if there was no room or nothing to read); -EPIPE at
+ *         end of file (stop watching the fd); -EINVAL for NULL or a negative
+ *         fd; read(2)'s negative errno.
+ */
+KVMHOST_API int kvmhost_uart_pump(struct kvmhost_uart *uart, int in_fd);
+
+/**
+ * Try to write buffered output to out_fd, without blocking.
+ * @return bytes still buffered (0: all out); -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_uart_flush(struct kvmhost_uart *uart);
+
+/**
+ * Copy the UART's counters. @p stats->size must be set; a smaller (older)
+ * struct gets the fields it has room for.
+ * @return 0; -EINVAL for NULL or a size smaller than the size field.
+ */
+KVMHOST_API int kvmhost_uart_get_stats(struct kvmhost_uart *uart, struct kvmhost_uart_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
