@@ -15,7 +15,7 @@ function(kvmhost_add_guests target)
       OUTPUT ${out}.bin
       COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/guests
       COMMAND ${CMAKE_C_COMPILER} -c -x assembler-with-cpp -nostdinc -o ${out}.o ${src_abs}
-      COMMAND ld -m elf_x86_64 -nostdlib -static -N -Ttext=0x1000 -e 0x1000 -o ${out}.elf ${out}.o
+      COMMAND ld -m elf_x86_64 -nostdlib -static -N --no-warn-rwx-segments -Ttext=0x1000 -e 0x1000 -o ${out}.elf ${out}.o
       COMMAND objcopy -O binary -j .text ${out}.elf ${out}.bin
       DEPENDS ${src_abs}
       COMMENT "Building tiny guest ${name}"

@@ -21,7 +21,7 @@ function(kvmhost_add_multiboot_guests target)
       OUTPUT ${out}.bin
       COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/mbguests
       COMMAND ${CMAKE_C_COMPILER} -c -m32 -x assembler-with-cpp -nostdinc -o ${out}.o ${src_abs}
-      COMMAND ld -m elf_i386 -nostdlib -static -N -Ttext=0x100000 -e _start -o ${out}.elf ${out}.o
+      COMMAND ld -m elf_i386 -nostdlib -static -N --no-warn-rwx-segments -Ttext=0x100000 -e _start -o ${out}.elf ${out}.o
       COMMAND objcopy -O binary -j .text ${out}.elf ${out}.bin
       DEPENDS ${src_abs}
       COMMENT "Building tiny Multiboot guest ${name}"
