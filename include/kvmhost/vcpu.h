@@ -110,14 +110,19 @@ struct kvmhost_exit {
 };
 
 /**
- * Create vCPU @p id in @p vm and map its kvm_run page.
+ * Create vCPU @p id in @p vm and map its kvm_run page. The first vCPU made
+ * from a system handle also installs the kick signal handler (see
+ * kvmhost_vcpu_kick()).
  * @return 0; -EINVAL for NULL or an id at or above the system's max vCPUs;
- *         -EEXIST if the id exists; KVM_CREATE_VCPU's error.
+ *         -EEXIST if the id exists, or existed: KVM keeps a vCPU until its VM
+ *         is destroyed, so a destroyed vCPU's id cannot be reused;
+ *         KVM_CREATE_VCPU's error.
  */
 KVMHOST_API int kvmhost_vcpu_create(struct kvmhost_vm *vm, uint32_t id, struct kvmhost_vcpu **out);
 
-/** Destroy a vCPU. It must not be running. NULL is ignored. kvmhost_vm_destroy()
- * destroys the vCPUs left. */
+/** Destroy a vCPU: unmap kvm_run, close its fd, free the handle. It must not
+ * be running. NULL is ignored. kvmhost_vm_destroy() destroys the vCPUs left.
+ * KVM itself keeps the vCPU (and its id) until the VM is destroyed. */
 KVMHOST_API void kvmhost_vcpu_destroy(struct kvmhost_vcpu *vcpu);
 
 /** Return the vCPU's file descriptor, or -EINVAL. */
@@ -130,10 +135,17 @@ KVMHOST_API struct kvmhost_vm *kvmhost_vcpu_vm(const struct kvmhost_vcpu *vcpu);
 KVMHOST_API struct kvm_run *kvmhost_vcpu_kvm_run(struct kvmhost_vcpu *vcpu);
 
 /**
- * Run the vCPU until it exits to userspace, and decode the exit.
+ * Run the vCPU until it exits to userspace, and decode the exit. One KVM_RUN
+ * per call: the library never loops, so every exit reaches the caller.
  * Consumes a pending kick: if kvmhost_vcpu_kick() was called since the last
  * return, this returns KVMHOST_EXIT_KICKED at once without entering the guest.
- * @param exit receives the decoded exit (valid until the next run)
+ * KVMHOST_EXIT_KICKED is also returned when another signal interrupted
+ * KVM_RUN (EINTR) or KVM asked to be called again (EAGAIN, e.g. an AP still
+ * waiting for INIT/SIPI); in every case just run again when ready.
+ * For IN, MMIO reads, RDMSR and hypercalls, write the answer through the
+ * exit's data pointer before the next run (KVM completes the access then).
+ * @param exit receives the decoded exit (valid until the next run); NULL on
+ *             failure
  * @return 0 with *exit set (KVMHOST_EXIT_KICKED included); a negative errno
  *         if KVM_RUN failed for another reason (the error message says why).
  */
@@ -144,7 +156,21 @@ KVMHOST_API int kvmhost_vcpu_run(struct kvmhost_vcpu *vcpu, const struct kvmhost
  * KVMHOST_EXIT_KICKED promptly, even if the guest spins with interrupts off.
  * Race-free: a kick that arrives just before the vCPU thread enters the guest
  * is not lost (it uses kvm_run.immediate_exit plus a signal to the thread).
- * Safe from any thread, including signal handlers.
+ * Kicks are not counted: several before one run give one KICKED exit.
+ * Safe from any thread, including signal handlers (on success it only
+ * stores to memory and calls pthread_kill()).
+ *
+ * The signal is the system's kick signal (kvmhost_system_kick_signal()).
+ * Unless the system was opened with KVMHOST_SYSTEM_NO_KICK_HANDLER, the
+ * library installs a no-op handler for it (without SA_RESTART) when the
+ * first vCPU is created, but only if the signal is at SIG_DFL; an ignored
+ * signal or an embedder's handler is left alone with a warning in the log
+ * (ignored: a kick then only stops the vCPU at its next entry). Rules for
+ * the embedder: the vCPU thread must not block the kick signal while it runs
+ * the vCPU, and a thread that ran the vCPU must not be joined while another
+ * thread may still be inside kvmhost_vcpu_kick() for it (kicking and then
+ * joining from the same thread is fine).
+ * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_vcpu_kick(struct kvmhost_vcpu *vcpu);
 

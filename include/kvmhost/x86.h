@@ -46,20 +46,26 @@ enum kvmhost_x86_irqchip {
 };
 
 /**
- * Create the in-kernel irqchip, before any vCPU.
- * @param ioapic_pins SPLIT only: GSIs reserved for the userspace IOAPIC (24 is usual)
- * @return 0; -EEXIST if already created; -EINVAL for bad mode/pins or if a vCPU exists.
+ * Create the in-kernel irqchip, before any vCPU (KVM_CREATE_IRQCHIP for FULL,
+ * KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP) for SPLIT).
+ * @param ioapic_pins SPLIT: GSIs reserved for the userspace IOAPIC, 1 to 4096
+ *                    (24 is usual); FULL: must be 0
+ * @return 0; -EEXIST if already created; -EINVAL for bad mode/pins or if a
+ *         vCPU exists or existed (KVM keeps destroyed vCPUs until the VM goes).
  */
 KVMHOST_API int kvmhost_x86_vm_create_irqchip(struct kvmhost_vm *vm, enum kvmhost_x86_irqchip mode,
 					      uint32_t ioapic_pins);
 
-/** Create the in-kernel i8254 PIT (KVM_CREATE_PIT2). Needs a FULL irqchip.
+/** Create the in-kernel i8254 PIT (KVM_CREATE_PIT2). Needs a FULL irqchip
+ * (-EINVAL otherwise); KVM refuses a second one (-EEXIST).
  * @param flags KVM_PIT_SPEAKER_DUMMY or 0 */
 KVMHOST_API int kvmhost_x86_vm_create_pit(struct kvmhost_vm *vm, uint32_t flags);
 
-/** Set the guest-physical address of the three-page TSS region (Intel). */
+/** Set the guest-physical address of the three-page TSS region (Intel).
+ * -EINVAL unless page aligned with all three pages below 4 GiB. */
 KVMHOST_API int kvmhost_x86_vm_set_tss_addr(struct kvmhost_vm *vm, uint64_t addr);
-/** Set the guest-physical address of the one-page identity map (Intel, real mode). */
+/** Set the guest-physical address of the one-page identity map (Intel, real
+ * mode). Page aligned, below 4 GiB, and before any vCPU (KVM's rule). */
 KVMHOST_API int kvmhost_x86_vm_set_identity_map_addr(struct kvmhost_vm *vm, uint64_t addr);
 
 /** Read the VM's kvmclock (KVM_GET_CLOCK). */
@@ -68,7 +74,10 @@ KVMHOST_API int kvmhost_x86_vm_get_clock(struct kvmhost_vm *vm, struct kvm_clock
 KVMHOST_API int kvmhost_x86_vm_set_clock(struct kvmhost_vm *vm, const struct kvm_clock_data *clock);
 
 /** @name vCPU register state (thin, checked wrappers over the KVM ioctls)
- * Each returns 0 or a negative errno with a message. @{ */
+ * Each returns 0 or a negative errno with a message (-EINVAL for NULL).
+ * LAPIC calls need an in-kernel irqchip. The XSAVE calls use the 4 KiB
+ * struct kvm_xsave and fail with -E2BIG when KVM_CAP_XSAVE2 reports a larger
+ * area (dynamic features such as AMX enabled for guests). @{ */
 KVMHOST_API int kvmhost_x86_vcpu_get_regs(struct kvmhost_vcpu *vcpu, struct kvm_regs *regs);
 KVMHOST_API int kvmhost_x86_vcpu_set_regs(struct kvmhost_vcpu *vcpu, const struct kvm_regs *regs);
 KVMHOST_API int kvmhost_x86_vcpu_get_sregs(struct kvmhost_vcpu *vcpu, struct kvm_sregs *sregs);
@@ -88,7 +97,9 @@ KVMHOST_API int kvmhost_x86_vcpu_set_xsave(struct kvmhost_vcpu *vcpu, const stru
 /** @} */
 
 /**
- * Read MSRs. @p indices and @p values have @p count entries.
+ * Read MSRs. @p indices and @p values have @p count entries (both may be NULL
+ * when @p count is 0). Any count up to INT_MAX: the library hands them to KVM
+ * in batches.
  * @return the number of MSRs read (stops at the first KVM refuses), or a negative errno.
  */
 KVMHOST_API int kvmhost_x86_vcpu_get_msrs(struct kvmhost_vcpu *vcpu, const uint32_t *indices, uint64_t *values,
@@ -117,17 +128,27 @@ struct kvmhost_x86_long_mode_options {
 	uint64_t stack;          /**< RSP */
 	uint64_t page_table_gpa; /**< 4 KiB aligned; the helper writes 3 pages there (PML4, PDPT, PD) */
 	uint64_t identity_map_size; /**< bytes identity-mapped with 2 MiB pages; 0 means 1 GiB; at most 1 GiB */
-	uint32_t user_mode;      /**< 1: start at CPL3 (flat user segments, pages user-accessible) */
-	uint64_t gdt_gpa;        /**< 0: no GDT written; else a page where the helper writes a flat GDT */
+	uint32_t user_mode;      /**< 1: start at CPL3 (flat user segments, pages user-accessible,
+				      RFLAGS.IOPL 3 so the guest may use IN/OUT) */
+	uint64_t gdt_gpa;        /**< 0: no GDT written; else a 4 KiB aligned page where the helper
+				      writes a flat GDT and a 64-bit TSS (RSP0 = stack) with an I/O
+				      bitmap allowing ports 0-0x3fff. Needed for user_mode guests on
+				      hosts that ignore IOPL (the nested PVM) and for any fault at CPL3.
+				      Selectors: kernel CS 0x08/DS 0x10, user CS 0x23/DS 0x1b, TR 0x28 */
 };
 
 /**
  * Put the vCPU in 64-bit long mode with paging on, identity-mapping the low
  * guest memory with 2 MiB pages written into guest memory at
  * page_table_gpa (through the VM's checked memory access), CS 64-bit flat,
- * data segments flat, RFLAGS=2.
- * @return 0; -EINVAL for bad options; -EFAULT if the page tables or GDT do
- *         not fit in guest memory.
+ * data segments flat, RFLAGS=2 (0x3002 in user mode). CR0 = PE|ET|NE|PG,
+ * CR4 |= PAE, EFER |= LME|LMA, CR3 = page_table_gpa; other registers zero.
+ * The IDT is left alone (empty on a fresh vCPU): a guest fault ends in a
+ * SHUTDOWN exit.
+ * @return 0; -EINVAL for bad options (unaligned page_table_gpa or gdt_gpa,
+ *         identity_map_size not a multiple of 2 MiB or over 1 GiB, user_mode
+ *         not 0/1, GDT page overlapping the tables); -EFAULT if the page
+ *         tables or GDT do not fit in guest memory.
  */
 KVMHOST_API int kvmhost_x86_vcpu_setup_long_mode(struct kvmhost_vcpu *vcpu,
 						 const struct kvmhost_x86_long_mode_options *opts);

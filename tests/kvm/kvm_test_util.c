@@ -72,10 +72,10 @@ void test_vm_destroy(struct test_vm *t)
 
 const struct kvmhost_exit *test_run(struct test_vm *t)
 {
-	const struct kvmhost_exit *exit;
+	const struct kvmhost_exit *e; /* not "exit": CHECK calls exit() */
 
-	CHECK_OK(kvmhost_vcpu_run(t->vcpu, &exit));
-	return exit;
+	CHECK_OK(kvmhost_vcpu_run(t->vcpu, &e));
+	return e;
 }
 
 int test_kvm_is_pvm(void)
