@@ -30,8 +30,11 @@
 #define RAM_SIZE   (1u << 20)
 #define PORT	   0x10
 
-/* 1: out %al, $0x10 ; inc %al ; jmp 1b */
-static const unsigned char guest[] = {0xe6, PORT, 0xfe, 0xc0, 0xeb, 0xfa};
+/* bench/guests/bench_pio.S, built and embedded by CMake:
+ * 1: out %al, $0x10 ; inc %al ; jmp 1b */
+extern const unsigned char guest_bench_pio[], guest_bench_pio_end[];
+#define guest	    guest_bench_pio
+#define GUEST_SIZE ((size_t)(guest_bench_pio_end - guest_bench_pio))
 
 static void die(const char *what)
 {
@@ -69,7 +72,7 @@ static void raw_setup(struct raw *r)
 	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ram == MAP_FAILED)
 		die("mmap RAM");
-	memcpy((char *)ram + GUEST_ADDR, guest, sizeof(guest));
+	memcpy((char *)ram + GUEST_ADDR, guest, GUEST_SIZE);
 	slot.userspace_addr = (uint64_t)(uintptr_t)ram;
 	if (ioctl(r->vm, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 		die("KVM_SET_USER_MEMORY_REGION");
@@ -127,7 +130,7 @@ static void lib_setup(struct lib *l)
 
 	if (kvmhost_system_open(NULL, &l->sys) < 0 || kvmhost_vm_create(l->sys, NULL, &l->vm) < 0 ||
 	    kvmhost_vm_add_memory(l->vm, &ram, NULL) < 0 ||
-	    kvmhost_memory_write(kvmhost_vm_memory(l->vm), GUEST_ADDR, guest, sizeof(guest)) < 0 ||
+	    kvmhost_memory_write(kvmhost_vm_memory(l->vm), GUEST_ADDR, guest, GUEST_SIZE) < 0 ||
 	    kvmhost_vcpu_create(l->vm, 0, &l->vcpu) < 0 || kvmhost_x86_vcpu_setup_real_mode(l->vcpu, 0, GUEST_ADDR) < 0)
 		die("library setup");
 	if (kvmhost_bus_create("pio", &l->pio) < 0 || kvmhost_bus_register(l->pio, &dev) < 0)

@@ -23,7 +23,10 @@
 #define GUEST_ADDR 0x1000
 #define RAM_SIZE   (1u << 20)
 
-static const unsigned char guest[] = {0xf4}; /* hlt */
+/* bench/guests/bench_hlt.S, built and embedded by CMake: hlt */
+extern const unsigned char guest_bench_hlt[], guest_bench_hlt_end[];
+#define guest	    guest_bench_hlt
+#define GUEST_SIZE ((size_t)(guest_bench_hlt_end - guest_bench_hlt))
 
 static void die(const char *what)
 {
@@ -56,7 +59,7 @@ static void raw_bringup(int kvm, size_t run_size)
 	slot.userspace_addr = (uint64_t)(uintptr_t)ram;
 	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 		die("KVM_SET_USER_MEMORY_REGION");
-	memcpy((char *)ram + GUEST_ADDR, guest, sizeof(guest));
+	memcpy((char *)ram + GUEST_ADDR, guest, GUEST_SIZE);
 	if ((vcpu = ioctl(vm, KVM_CREATE_VCPU, 0)) < 0)
 		die("KVM_CREATE_VCPU");
 	run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
@@ -80,11 +83,11 @@ static void lib_bringup(struct kvmhost_system *sys)
 {
 	struct kvmhost_memory_options ram = {.size = sizeof(ram), .length = RAM_SIZE};
 	const struct kvmhost_exit *e;
-	struct kvmhost_vcpu *vcpu;
-	struct kvmhost_vm *vm;
+	struct kvmhost_vcpu *vcpu = NULL;
+	struct kvmhost_vm *vm = NULL;
 
 	if (kvmhost_vm_create(sys, NULL, &vm) < 0 || kvmhost_vm_add_memory(vm, &ram, NULL) < 0 ||
-	    kvmhost_memory_write(kvmhost_vm_memory(vm), GUEST_ADDR, guest, sizeof(guest)) < 0 ||
+	    kvmhost_memory_write(kvmhost_vm_memory(vm), GUEST_ADDR, guest, GUEST_SIZE) < 0 ||
 	    kvmhost_vcpu_create(vm, 0, &vcpu) < 0 || kvmhost_x86_vcpu_setup_real_mode(vcpu, 0, GUEST_ADDR) < 0)
 		die("library bring-up");
 	if (kvmhost_vcpu_run(vcpu, &e) < 0 || e->reason != KVMHOST_EXIT_HLT)
