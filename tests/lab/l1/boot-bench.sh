@@ -1,0 +1,90 @@
+#!/bin/sh
+# Inside L1: boot time of examples/kvmhost-run against QEMU -M microvm, side by side in one L1, on the same
+# kernel (the ELF vmlinux, PVH entry), initramfs, command line, 256 MiB and 1 vCPU. Each VMM's start is time
+# zero (L1's /proc/uptime, read just before the VMM is started; the console is read line by line as it comes):
+#   init   the guest init of kvmhost-mkguest: the time to its marker KVMHOST-GUEST-INIT (printed before it
+#          loads any module), and to the VMM's exit after the init has loaded its modules and powered off;
+#   off    an init that powers off at once (rdinit=/bin/poweroff -- -f): the time to the VMM's exit.
+# Up to ROUNDS rounds (default 3), the two VMMs alternating who goes first; a new round starts only while the
+# BUDGET (seconds, default 300) leaves room for one more as long as the last one took (QEMU's boot time in
+# the lab varies several-fold with the host's load). Medians are printed as a table and as LAB-TIME lines.
+# The test fails only when no round completed, or a boot did not reach its marker or its VMM did not exit
+# with status 0: the figures are reported, not judged (emulated time is noisy).
+#
+# Usage: boot-bench.sh [ROUNDS] [BUDGET] [TIMEOUT_PER_BOOT]
+rounds=${1:-3} budget=${2:-300} tmo=${3:-100}
+base="console=ttyS0 panic=0 quiet"
+cr=$(printf '\r')
+fails=0
+rm -f /tmp/bench.times
+
+boot() { # VMM SCENARIO ROUND: one boot; appends "VMM SCENARIO to_init total" to /tmp/bench.times
+	vmm=$1 scen=$2 round=$3
+	if [ "$scen" = init ]; then append="$base kvmhost.test=ready"; else append="$base rdinit=/bin/poweroff -- -f"; fi
+	if [ "$vmm" = qemu ]; then
+		set -- qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m 256 -smp 1 -nographic -no-reboot \
+			-nodefaults -serial stdio -kernel /lab/l2/vmlinux -initrd /lab/l2/initramfs.cpio.gz -append "$append"
+	else
+		set -- kvmhost-run-static --kernel /lab/l2/vmlinux --initrd /lab/l2/initramfs.cpio.gz --mem 256M --cpus 1 \
+			--cmdline "$append"
+	fi
+	rm -f /tmp/bench.rc /tmp/bench.init /tmp/bench.log
+	read -r t0 _ </proc/uptime
+	{
+		timeout -s KILL "$tmo" "$@" </dev/null 2>&1
+		echo $? >/tmp/bench.rc
+	} | while IFS= read -r line; do
+		case $line in
+		*KVMHOST-GUEST-INIT*) [ -e /tmp/bench.init ] || { read -r t _ </proc/uptime; echo "$t" >/tmp/bench.init; } ;;
+		esac
+		echo "${line%"$cr"}" >>/tmp/bench.log
+	done
+	read -r t1 _ </proc/uptime
+	rc=$(cat /tmp/bench.rc 2>/dev/null || echo '?')
+	total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	to_init=-
+	[ -e /tmp/bench.init ] && to_init=$(awk -v a="$t0" -v b="$(cat /tmp/bench.init)" 'BEGIN { printf "%.2f", b - a }')
+	echo "boot-bench: round $round $vmm $scen: to_init=$to_init total=$total status=$rc"
+	echo "$vmm $scen $to_init $total" >>/tmp/bench.times
+	if [ "$rc" != 0 ] || { [ "$scen" = init ] && [ "$to_init" = - ]; }; then
+		echo "boot-bench: FAIL: $vmm did not boot and power off cleanly; its console tail:"
+		tail -n 20 /tmp/bench.log | sed 's/^/  | /'
+		fails=$((fails + 1))
+	fi
+}
+
+read -r start _ </proc/uptime
+r=1 last=0
+while [ "$r" -le "$rounds" ]; do
+	read -r now _ </proc/uptime
+	if [ "$r" -gt 1 ] && awk -v s="$start" -v n="$now" -v l="$last" -v b="$budget" 'BEGIN { exit !(n - s + l > b) }'; then
+		echo "boot-bench: stopping after $((r - 1)) rounds: another would pass the budget of ${budget}s"
+		break
+	fi
+	if [ $((r % 2)) -eq 1 ]; then order="kvmhost-run qemu"; else order="qemu kvmhost-run"; fi
+	for vmm in $order; do boot "$vmm" init "$r"; done
+	for vmm in $order; do boot "$vmm" off "$r"; done
+	read -r t _ </proc/uptime
+	last=$(awk -v a="$now" -v b="$t" 'BEGIN { print b - a }')
+	r=$((r + 1))
+done
+rounds=$((r - 1))
+
+median() { # VMM SCENARIO FIELD(3: to_init, 4: total)
+	awk -v v="$1" -v s="$2" -v f="$3" '$1 == v && $2 == s && $f != "-" { print $f }' /tmp/bench.times | sort -n |
+		awk '{ x[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print x[(NR + 1) / 2];
+			else printf "%.2f\n", (x[NR / 2] + x[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
+echo "boot-bench: medians of $rounds rounds, seconds in L1 from the VMM's start (vmlinux by PVH, 256 MiB, 1 vCPU):"
+printf '  %-14s %14s %16s %20s\n' VMM "to init marker" "to exit (init)" "to exit (poweroff)"
+for vmm in kvmhost-run qemu; do
+	i=$(median $vmm init 3) e=$(median $vmm init 4) o=$(median $vmm off 4)
+	eval "${vmm%%-*}_i=$i ${vmm%%-*}_e=$e ${vmm%%-*}_o=$o"
+	[ $vmm = qemu ] && name="qemu microvm" || name=$vmm
+	printf '  %-14s %14s %16s %20s\n' "$name" "$i" "$e" "$o"
+	echo "LAB-TIME boot-bench vmm=$vmm to_init=$i to_exit=$e poweroff_at_once=$o rounds=$rounds"
+done
+printf '  %-14s %14s %16s %20s\n' "qemu/kvmhost" "$(ratio "$qemu_i" "$kvmhost_i")" "$(ratio "$qemu_e" "$kvmhost_e")" \
+	"$(ratio "$qemu_o" "$kvmhost_o")"
+[ "$fails" -eq 0 ]
