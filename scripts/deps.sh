@@ -3,7 +3,7 @@
 # some are missing (so a machine that has them needs no network).
 # Usage: scripts/deps.sh [build|test]
 set -eu
-build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev"
+build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev liburing-dev"
 test_pkgs="clang qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod"
 case "${1:-build}" in
 	build) want=$build_pkgs ;;

@@ -31,6 +31,7 @@
 #include <kvmhost/virtio/rng.h>
 #include <kvmhost/virtio/console.h>
 #include <kvmhost/virtio/net.h>
+#include <kvmhost/virtio/block.h>
 #if defined(__x86_64__)
 /* x86 machine */
 #include <kvmhost/x86.h>
