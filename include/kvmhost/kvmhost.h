@@ -32,6 +32,10 @@
 #include <kvmhost/virtio/console.h>
 #include <kvmhost/virtio/net.h>
 #include <kvmhost/virtio/block.h>
+#include <kvmhost/virtio/mmio.h>
+#include <kvmhost/pci.h>
+#include <kvmhost/virtio/pci.h>
+#include <kvmhost/virtio/wiring.h>
 #if defined(__x86_64__)
 /* x86 machine */
 #include <kvmhost/x86.h>

@@ -32,9 +32,9 @@
 #include <kvmhost/virtio/device.h>
 #include <kvmhost/virtio/mmio.h>
 
-#define PAGE    4096u
+#define PAGE	4096u
 #define MEM_LEN 0x10000u
-#define BASE    0xd0000000ull
+#define BASE	0xd0000000ull
 
 static struct kvmhost_memory *mem;
 static uint8_t *ram;
@@ -80,7 +80,8 @@ static uint64_t dev_features(void *opaque)
 {
 	(void)opaque;
 	return 0x9 | KVMHOST_VIRTIO_BIT(KVMHOST_VIRTIO_F_RING_EVENT_IDX) |
-	       KVMHOST_VIRTIO_BIT(KVMHOST_VIRTIO_F_RING_INDIRECT_DESC) | KVMHOST_VIRTIO_BIT(KVMHOST_VIRTIO_F_RING_PACKED);
+	       KVMHOST_VIRTIO_BIT(KVMHOST_VIRTIO_F_RING_INDIRECT_DESC) |
+	       KVMHOST_VIRTIO_BIT(KVMHOST_VIRTIO_F_RING_PACKED);
 }
 
 static int cfg_read(void *opaque, uint32_t off, void *buf, uint32_t len)
@@ -98,11 +99,11 @@ static int cfg_write(void *opaque, uint32_t off, const void *buf, uint32_t len)
 }
 
 static const struct kvmhost_virtio_device_ops ops = {
-	.size = sizeof(ops),
-	.get_features = dev_features,
-	.config_read = cfg_read,
-	.config_write = cfg_write,
-	.queue_notify = dev_notify,
+    .size = sizeof(ops),
+    .get_features = dev_features,
+    .config_read = cfg_read,
+    .config_write = cfg_write,
+    .queue_notify = dev_notify,
 };
 
 static int line_set(void *opaque, int l)

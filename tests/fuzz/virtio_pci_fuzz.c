@@ -35,7 +35,7 @@
 #include <kvmhost/virtio/device.h>
 #include <kvmhost/virtio/pci.h>
 
-#define PAGE    4096u
+#define PAGE	4096u
 #define MEM_LEN 0x10000u
 
 static struct kvmhost_memory *mem;
@@ -90,11 +90,11 @@ static int cfg_write(void *opaque, uint32_t off, const void *buf, uint32_t len)
 }
 
 static const struct kvmhost_virtio_device_ops ops = {
-	.size = sizeof(ops),
-	.get_features = dev_features,
-	.config_read = cfg_read,
-	.config_write = cfg_write,
-	.queue_notify = dev_notify,
+    .size = sizeof(ops),
+    .get_features = dev_features,
+    .config_read = cfg_read,
+    .config_write = cfg_write,
+    .queue_notify = dev_notify,
 };
 
 static int line_set(void *opaque, int l)
