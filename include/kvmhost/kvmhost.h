@@ -40,6 +40,7 @@
 /* x86 machine */
 #include <kvmhost/x86.h>
 #include <kvmhost/x86_boot.h>
+#include <kvmhost/x86_platform.h>
 #endif
 
 #endif

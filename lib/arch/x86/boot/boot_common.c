@@ -566,3 +566,24 @@ void kh_boot_log_success(const struct kh_boot *b, const struct kvmhost_x86_boot_
 	       (unsigned long long)r->rsi, (unsigned long long)r->initrd_gpa, (unsigned long long)r->initrd_size,
 	       r->module_count, (unsigned long long)r->cmdline_gpa);
 }
+
+int kh_boot_run(const char *func, struct kvmhost_memory *mem, const void *image, size_t image_size,
+		const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info, kh_boot_plan_fn plan)
+{
+	struct kvmhost_x86_boot_info res;
+	struct kh_boot b;
+	int r;
+
+	r = kh_boot_begin(&b, func, mem, image, opts, info);
+	if (r < 0)
+		return r;
+	r = plan(&b, image, image_size, &res);
+	if (r >= 0)
+		r = kh_boot_commit(&b);
+	if (r >= 0) {
+		kh_boot_info_out(&res, info);
+		kh_boot_log_success(&b, &res);
+	}
+	kh_boot_end(&b);
+	return r < 0 ? r : 0;
+}

@@ -134,6 +134,14 @@ void *kh_boot_zalloc(struct kh_boot *b, size_t size);
 /* Perform the queued writes in order. */
 int kh_boot_commit(struct kh_boot *b);
 
+/* A loader's planning step: validate the image and stage every write. */
+typedef int (*kh_boot_plan_fn)(struct kh_boot *b, const uint8_t *img, size_t size, struct kvmhost_x86_boot_info *res);
+
+/* The whole load for a loader whose plan needs nothing but the image:
+ * begin, plan, commit (only if the plan succeeded), report, end. */
+int kh_boot_run(const char *func, struct kvmhost_memory *mem, const void *image, size_t image_size,
+		const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info, kh_boot_plan_fn plan);
+
 /*
  * Claim and queue the command line at o.cmdline_gpa (default 0x20000) when
  * one was given; @max_end is the exclusive limit its end must stay below

@@ -327,22 +327,7 @@ static int bz_plan(struct kh_boot *b, const uint8_t *img, size_t size, struct kv
 int kh_boot_bzimage(const char *func, struct kvmhost_memory *mem, const void *image, size_t image_size,
 		    const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info)
 {
-	struct kvmhost_x86_boot_info res;
-	struct kh_boot b;
-	int r;
-
-	r = kh_boot_begin(&b, func, mem, image, opts, info);
-	if (r < 0)
-		return r;
-	r = bz_plan(&b, image, image_size, &res);
-	if (r >= 0)
-		r = kh_boot_commit(&b);
-	if (r >= 0) {
-		kh_boot_info_out(&res, info);
-		kh_boot_log_success(&b, &res);
-	}
-	kh_boot_end(&b);
-	return r < 0 ? r : 0;
+	return kh_boot_run(func, mem, image, image_size, opts, info, bz_plan);
 }
 
 KVMHOST_API int kvmhost_x86_boot_load_bzimage(struct kvmhost_memory *mem, const void *image, size_t image_size,
