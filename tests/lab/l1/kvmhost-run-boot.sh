@@ -37,7 +37,7 @@ read -r t0 _ </proc/uptime
 	echo "$line" >>"$log"
 	case $line in
 	*KVMHOST-GUEST-INIT*) [ -e /tmp/run.init ] || { read -r t _ </proc/uptime; echo "$t" >/tmp/run.init; } ;;
-	*KVMHOST-CONSOLE-READY*) echo 'echo KVMHOST-ECHO-$((6 * 7))' >&3 ;;
+	*KVMHOST-CONSOLE-READY*) echo "echo KVMHOST-ECHO-\$((6 * 7))" >&3 ;; # the guest expands it: its output says 42
 	*"end Kernel panic"*)
 		echo "kvmhost-run-boot: the guest kernel panicked: stopping the VMM"
 		kill -9 "$(cat /tmp/run.pid)" ;;
@@ -51,11 +51,12 @@ to_init=never
 [ -e /tmp/run.init ] && to_init=$(since "$(cat /tmp/run.init)")
 echo "LAB-TIME kvmhost-run kernel=$kernel cpus=$cpus mem=${mem}M exit=$how to_init=$to_init total=$(since "$t1") rc=$rc"
 
-mem_kb= seen_cpus=
+mem_kb='' seen_cpus=''
 for w in $(grep -m1 KVMHOST-SYSINFO "$log" 2>/dev/null); do
 	case $w in mem_kb=*) mem_kb=${w#mem_kb=} ;; cpus=*) seen_cpus=${w#cpus=} ;; esac
 done
 fails=0
+# shellcheck disable=SC2016 # conditions are evaluated by check()
 check() { # WHAT CONDITION
 	if eval "$2"; then echo "kvmhost-run-boot: ok: $1"; else echo "kvmhost-run-boot: FAIL: $1"; fails=$((fails + 1)); fi
 }

@@ -1,0 +1,125 @@
+#!/bin/sh
+# kvm tier: examples/kvmhost-run as a user runs it, on tiny Multiboot kernels.
+#   kvmhost-run-test.sh KVMHOST_RUN GUEST_DIR      (GUEST_DIR holds mb_hello.bin and mb_echo.bin)
+# Usage errors first (they need no KVM): every bad flag, value, file or image must give status 2, exactly one
+# line on stderr naming the flag or path, and nothing on stdout. Then, on /dev/kvm (skipped, status 77, when
+# it is missing): the serial output and debug-exit status of mb_hello (tests/guests-multiboot/mb_hello.S) with
+# 1 to 4 vCPUs, RAM above the 32-bit hole and each --serial kind; stdin reaching the guest through COM1 (mb_echo,
+# from a pipe and from a regular file); SIGINT and SIGTERM stopping a halted guest with 130 and 143.
+run=$1 guests=$2
+hello=$guests/mb_hello.bin echo_guest=$guests/mb_echo.bin
+for f in "$run" "$hello" "$echo_guest"; do
+	[ -r "$f" ] || { echo "FAIL: $f is missing (build everything first: ninja)"; exit 1; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# ---- usage errors ----
+expect_usage() { # NEEDLE ARGS...
+	needle=$1
+	shift
+	timeout 30 "$run" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -qF -- "$needle" "$tmp/err" && [ ! -s "$tmp/out" ]; then
+		ok "status 2: $(cat "$tmp/err")"
+	else
+		bad "kvmhost-run $*: want status 2 and one line naming '$needle', got status $rc, stderr: $(cat "$tmp/err")"
+	fi
+}
+printf 'plain text, no kernel\n' >"$tmp/text"
+: >"$tmp/empty"
+expect_usage --bogus --bogus --kernel "$hello"
+expect_usage -q -q
+expect_usage "--kernel is required"
+expect_usage --kernel --kernel
+expect_usage /nonexistent/kernel --kernel /nonexistent/kernel
+expect_usage "$tmp" --kernel "$tmp"
+expect_usage "$tmp/empty" --kernel "$tmp/empty"
+expect_usage "$tmp/text" --kernel "$tmp/text"
+expect_usage "$tmp/text" --multiboot --kernel "$tmp/text"
+expect_usage /nonexistent/initrd --kernel "$hello" --initrd /nonexistent/initrd
+expect_usage "--mem 12Q" --kernel "$hello" --mem 12Q
+expect_usage "--mem 0" --kernel "$hello" --mem 0
+expect_usage "--mem 1M" --kernel "$hello" --mem 1M
+expect_usage "--mem 4097K" --kernel "$hello" --mem 4097K
+expect_usage "--cpus 0" --kernel "$hello" --cpus 0
+expect_usage "--cpus 255" --kernel "$hello" --cpus 255
+expect_usage "--cpus two" --kernel "$hello" --cpus two
+expect_usage "--serial tty" --kernel "$hello" --serial tty
+expect_usage /nonexistent/dir/out --kernel "$hello" --serial file:/nonexistent/dir/out
+expect_usage --debug-exit=0x10000 --kernel "$hello" --debug-exit=0x10000
+expect_usage --multiboot=yes --kernel "$hello" --multiboot=yes
+expect_usage stray --kernel "$hello" stray
+if "$run" --help 2>&1 | grep -q -- '--debug-exit'; then ok "--help lists the flags"; else bad "--help"; fi
+
+# ---- on KVM ----
+if [ ! -c /dev/kvm ] || ! : 2>/dev/null <>/dev/kvm; then
+	[ "$fails" -eq 0 ] || { echo "kvmhost_run_test: $fails failures"; exit 1; }
+	echo "SKIP: /dev/kvm is missing or not usable (the usage checks passed)"
+	exit 77
+fi
+
+printf 'Qmodule' >"$tmp/module"
+expect_run() { # STATUS EXPECTED_OUTPUT_FILE ARGS...: run with stdin from /dev/null, compare stdout
+	want=$1 want_out=$2
+	shift 2
+	timeout 60 "$run" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq "$want" ] && cmp -s "$tmp/out" "$want_out" && [ ! -s "$tmp/err" ]; then
+		ok "status $rc, output '$(tr '\n' ' ' <"$tmp/out")': $*"
+	else
+		bad "kvmhost-run $*: want status $want and '$(cat "$want_out")', got status $rc, output '$(cat "$tmp/out")', stderr: $(cat "$tmp/err")"
+	fi
+}
+printf 'MB:ZQ\n' >"$tmp/hello.out"
+: >"$tmp/nothing"
+# debug-exit: mb_hello writes 0 when every check of its Multiboot information passed: status (0 << 1) | 1.
+expect_run 1 "$tmp/hello.out" --multiboot --kernel "$hello" --initrd "$tmp/module" --cmdline Zx --debug-exit
+expect_run 1 "$tmp/hello.out" --kernel "$hello" --initrd "$tmp/module" --cmdline Z --debug-exit=0xf4 --cpus 4 --mem 64M
+expect_run 1 "$tmp/hello.out" --kernel "$hello" --initrd "$tmp/module" --cmdline Z --debug-exit --mem 5G --cpus 2
+# Without a module its check 6 fails: status (6 << 1) | 1, and it prints nothing.
+expect_run 13 "$tmp/nothing" --multiboot --kernel "$hello" --cmdline Z --debug-exit
+expect_run 1 "$tmp/nothing" --kernel "$hello" --initrd "$tmp/module" --cmdline Z --debug-exit --serial none
+expect_run 1 "$tmp/nothing" --kernel "$hello" --initrd "$tmp/module" --cmdline Z --debug-exit --serial "file:$tmp/com1"
+if cmp -s "$tmp/com1" "$tmp/hello.out"; then ok "--serial file: wrote the guest's output"; else bad "--serial file: got '$(cat "$tmp/com1")'"; fi
+
+# stdin -> COM1: mb_echo reads one byte at a time (FIFO off) and echoes it upper-cased up to a newline.
+line="hello from stdin, longer than the sixteen bytes of a 16550 FIFO"
+printf 'ECHO:%s\n' "$(echo "$line" | tr '[:lower:]' '[:upper:]')" >"$tmp/echo.out"
+printf '%s\nnot read\n' "$line" >"$tmp/input"
+for how in pipe file; do
+	if [ $how = pipe ]; then
+		# shellcheck disable=SC2002 # a pipe is the point
+		cat "$tmp/input" | timeout 60 "$run" --kernel "$echo_guest" --debug-exit >"$tmp/out" 2>"$tmp/err"
+	else
+		timeout 60 "$run" --kernel "$echo_guest" --debug-exit <"$tmp/input" >"$tmp/out" 2>"$tmp/err"
+	fi
+	rc=$?
+	if [ "$rc" -eq 1 ] && cmp -s "$tmp/out" "$tmp/echo.out"; then
+		ok "stdin from a $how reached the guest: $(cat "$tmp/out")"
+	else
+		bad "stdin from a $how: status $rc, output '$(cat "$tmp/out")', stderr: $(cat "$tmp/err")"
+	fi
+done
+
+# Signals: mb_hello without --debug-exit halts for ever after printing; SIGINT and SIGTERM end the VMM cleanly.
+for sig in INT:130 TERM:143; do
+	rm -f "$tmp/sig.out" # so that the wait below sees this run's output, not the last one's
+	"$run" --kernel "$hello" --initrd "$tmp/module" --cmdline Z --cpus 2 --serial "file:$tmp/sig.out" </dev/null 2>"$tmp/err" &
+	pid=$!
+	n=0
+	while [ "$n" -lt 100 ] && ! grep -q MB: "$tmp/sig.out" 2>/dev/null; do sleep 0.1; n=$((n + 1)); done
+	kill -"${sig%:*}" "$pid"
+	wait "$pid"
+	rc=$?
+	if [ "$rc" -eq "${sig#*:}" ] && [ ! -s "$tmp/err" ]; then ok "SIG${sig%:*} after the guest's output: status $rc"; else bad "SIG${sig%:*}: status $rc, stderr: $(cat "$tmp/err")"; fi
+done
+
+if [ "$fails" -ne 0 ]; then
+	echo "kvmhost_run_test: $fails failures"
+	exit 1
+fi
+echo "kvmhost_run_test: pass"
