@@ -2,7 +2,8 @@
 # The README's test command, and the whole of CI (.ci/run calls it).
 # 1. install what the build, the tests and the lab need (apt-get);
 # 2. build and run the unit, abi and kvm tiers, then the lab tier;
-# 3. build again with ASan+UBSan and run the unit and kvm tiers.
+# 3. build again with ASan+UBSan and run the unit and kvm tiers;
+# 4. fuzz the virtio queue walker and transports for a short time (clang, libFuzzer).
 # kvm-tier tests skip (exit 77, with a reason) where /dev/kvm is missing.
 # Set KVMHOST_SKIP_LAB=1 to leave the lab out (for quick local runs only).
 set -eu
@@ -26,6 +27,12 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVMHOST_SANITIZE=ON
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan -L 'unit|kvm' -LE abi -j "$jobs" --output-on-failure || status=1
+
+step "fuzz: libFuzzer on the virtio queue walker and both transports' registers (clang, 20 s each)"
+CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMHOST_FUZZ=ON \
+	-DKVMHOST_BUILD_LAB=OFF -DKVMHOST_BUILD_EXAMPLES=OFF -DKVMHOST_BUILD_BENCH=OFF >/dev/null
+cmake --build build-fuzz -j "$jobs" --target virtio_queue_fuzz virtio_mmio_fuzz virtio_pci_fuzz
+ctest --test-dir build-fuzz -L fuzz --output-on-failure || status=1
 
 if [ "${KVMHOST_SKIP_LAB:-0}" = 1 ]; then
 	step "lab tier skipped (KVMHOST_SKIP_LAB=1)"
