@@ -1,5 +1,5 @@
 /*
- * Dispatch of a decoded vCPU exit (struct kvmhost_exit) to the PIO or MMIO
+ * Dispatch of a decoded vCPU exit, a struct kvmhost_exit, to the PIO or MMIO
  * bus. Kept apart from the bus itself, which knows nothing of vCPUs.
  */
 #include <inttypes.h>
@@ -10,7 +10,7 @@
 #include "../core/internal.h"
 #include "bus_internal.h"
 
-/* KVM keeps the data of one PIO exit (REP string I/O included) in one 4 KiB page. */
+/* KVM keeps the data of one PIO exit, REP string I/O included, in one 4 KiB page. */
 #define KH_PIO_DATA_MAX 4096u
 
 KVMHOST_API int kvmhost_bus_dispatch_exit(struct kvmhost_bus *pio, struct kvmhost_bus *mmio,
