@@ -1,8 +1,9 @@
 /*
  * kvmhost-run: a small VMM on libkvmhost's public API. It boots a Linux bzImage, an ELF vmlinux by its PVH entry
  * or a Multiboot kernel on a PC-like machine: RAM around the 32-bit MMIO hole, in-kernel irqchip and PIT, ACPI and
- * MP tables, COM1 (16550A, IRQ 4), an i8042 for reboot, the CMOS RTC and fw_cfg. A thread per vCPU runs it and
- * hands its I/O exits to the buses; the main thread's event loop moves stdin into COM1. What ends the VM (a device,
+ * MP tables, COM1 (16550A, IRQ 4), an i8042 for reboot, the CMOS RTC and fw_cfg, plus the virtio devices its flags
+ * ask for (virtio.c). A thread per vCPU runs it and hands its I/O exits to the buses; the main thread's event loop
+ * moves stdin into COM1 and serves the virtio devices' notifications and backends. What ends the VM (a device,
  * an exit, SIGINT/SIGTERM) sets the exit status once and stops the loop; then the main thread kicks the vCPUs,
  * joins them and tears down.
  *
@@ -36,58 +37,21 @@
 #include <kvmhost/devices/fw_cfg.h>
 #include <kvmhost/devices/i8042.h>
 #include <kvmhost/devices/uart16550.h>
+#include "kvmhost-run.h"
 
-enum { EXIT_POWEROFF = 0, EXIT_USAGE = 2, EXIT_REBOOT = 4, EXIT_GUEST = 6, EXIT_HOST = 8 };
 enum { DEVICE_FLAG = 0x100 }; /* getopt values of the device flags */
 
-#define PROG		"kvmhost-run"
 #define DEFAULT_CMDLINE "console=ttyS0"
 
-struct vcpu_slot {
-	struct vmm *vmm;
-	struct kvmhost_vcpu *vcpu;
-	pthread_t thread;
-};
-
-/* Optional devices, one row per flag; the virtio-mmio devices join this table as lib/virtio lands. */
+/* Optional devices, one row per flag. */
 struct device_flag {
 	struct option opt; /* for getopt_long; val is DEVICE_FLAG + the row's index */
 	const char *usage, *help;
 	int (*parse)(struct vmm *v, const char *arg); /* 0, or prints one line and returns EXIT_USAGE */
-	int (*add)(struct vmm *v);		      /* adds the device to the machine; 0 or a negative errno */
+	int (*add)(struct vmm *v); /* adds the device to the machine; 0 or a negative errno; NULL: virtio_add() */
 };
 
-struct vmm {
-	const char *kernel_path, *cmdline, *serial;
-	void *kernel, *initrd;
-	size_t kernel_size, initrd_size;
-	uint64_t mem;
-	uint32_t ncpus;
-	bool multiboot, device_on[4];
-	uint16_t debug_exit_port;
-	struct kvmhost_system *sys;
-	struct kvmhost_vm *vm;
-	struct kvmhost_bus *pio, *mmio;
-	struct kvmhost_x86_cpuid *cpuid;
-	struct kvmhost_x86_ram_range ram[2];
-	uint32_t ram_count;
-	struct vcpu_slot cpu[KVMHOST_X86_PLATFORM_MAX_CPUS];
-	uint32_t nstarted; /* vCPU threads started */
-	struct kvmhost_irq_line *com1_irq;
-	struct kvmhost_uart *com1;
-	struct kvmhost_i8042 *i8042;
-	struct kvmhost_cmos_rtc *rtc;
-	struct kvmhost_fw_cfg *fw_cfg;
-	struct kvmhost_debug_exit *debug_exit;
-	struct kvmhost_loop *loop;
-	int out_fd, in_fd, rx_fd;
-	bool in_pollable, in_watched, tty_raw;
-	struct termios tty_saved;
-	atomic_int status; /* -1 while the VM runs; the first stop_vm() sets it, and the vCPUs stop */
-};
-
-/* Print one line, "kvmhost-run: ...", on stderr; return @status. */
-static int say(int status, const char *fmt, ...)
+int say(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -98,11 +62,9 @@ static int say(int status, const char *fmt, ...)
 	va_end(ap);
 	return status;
 }
-#define usage_error(...)   say(EXIT_USAGE, __VA_ARGS__)
-#define fail(status, what) say(status, "%s: %s", what, kvmhost_last_error()) /* a library call failed */
 
-/* End the VM with @status. Any thread; only the first call counts, and it returns true (to say why, once). */
-static bool stop_vm(struct vmm *v, int status)
+
+bool stop_vm(struct vmm *v, int status)
 {
 	int running = -1;
 
@@ -168,6 +130,37 @@ static const struct device_flag devices[] = {
      "a 4-port test exit (default 0xf4): the guest writes v, " PROG " exits (v << 1) | 1",
      parse_debug_exit,
      add_debug_exit},
+    {{"disk", required_argument, NULL, DEVICE_FLAG + 1},
+     "--disk PATH[,ro]",
+     "virtio-blk on a raw image (ro: read-only); repeatable: the guest\n"
+     "                        sees vda, vdb, ... in the order given",
+     virtio_parse_disk,
+     NULL},
+    {{"net", required_argument, NULL, DEVICE_FLAG + 2},
+     "--net tap=NAME[,mac=M]",
+     "virtio-net on TAP device NAME (an existing one, e.g. made by\n"
+     "                        `ip tuntap`, or a new one; its host-side addresses are yours to set),\n"
+     "                        MAC M (default 52:54:00:12:34:56)",
+     virtio_parse_net,
+     NULL},
+    {{"console", optional_argument, NULL, DEVICE_FLAG + 3},
+     "--console[=BACKEND]",
+     "virtio-console (hvc0) on stdio (the default), file:PATH or\n"
+     "                        socket:PATH (a Unix socket it listens on); when it has stdio,\n"
+     "                        COM1's output goes where --serial says, else nowhere",
+     virtio_parse_console,
+     NULL},
+    {{"rng", no_argument, NULL, DEVICE_FLAG + 4},
+     "--rng",
+     "virtio-rng, fed by getrandom()",
+     virtio_parse_rng,
+     NULL},
+    {{"transport", required_argument, NULL, DEVICE_FLAG + 5},
+     "--transport mmio|pci",
+     "how the virtio devices attach: virtio-mmio, described in the ACPI\n"
+     "                        DSDT (default), or virtio-pci behind a PCI host bridge, with MSI-X",
+     virtio_parse_transport,
+     NULL},
 };
 #define NDEVICES (sizeof(devices) / sizeof(devices[0]))
 _Static_assert(NDEVICES <= sizeof(((struct vmm *)0)->device_on), "device_on is too small");
@@ -267,10 +260,13 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	    ((n = strtoul(arg[CPUS], &end, 10)) < 1 || n > KVMHOST_X86_PLATFORM_MAX_CPUS || *end || *arg[CPUS] == '-'))
 		return usage_error("--cpus %s: want a number from 1 to %u", arg[CPUS], KVMHOST_X86_PLATFORM_MAX_CPUS);
 	v->ncpus = (uint32_t)n;
+	v->serial_given = arg[SERIAL] != NULL;
 	v->serial = arg[SERIAL] ? arg[SERIAL] : "stdio";
 	if (strcmp(v->serial, "stdio") && strcmp(v->serial, "none") &&
 	    (strncmp(v->serial, "file:", 5) || !v->serial[5]))
 		return usage_error("--serial %s: want stdio, file:PATH or none", v->serial);
+	if ((r = virtio_check_args(v))) /* may take stdio from COM1 */
+		return r;
 	v->cmdline = arg[CMDLINE] ? arg[CMDLINE] : DEFAULT_CMDLINE;
 	v->multiboot = arg[MULTIBOOT] != NULL;
 	if (!(v->kernel_path = arg[KERNEL]))
@@ -292,23 +288,9 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	return 0;
 }
 
-static int setup_memory_and_boot(struct vmm *v)
+static int setup_memory(struct vmm *v)
 {
-	/* On a hardware-reduced ACPI platform Linux maps no ISA IRQ by itself: COM1 must be in the DSDT. The MP
-	 * table goes to 0xf0000, where 64 KiB hold one for every vCPU count the MADT allows. */
-	static const struct kvmhost_x86_acpi_device com1 = {
-	    .hid = "PNP0501", .io_base = KVMHOST_UART_COM1_BASE, .io_length = 8, .irq = KVMHOST_UART_COM1_IRQ};
-	const uint32_t irq0 = KVMHOST_X86_PLATFORM_IRQ0_PIN0; /* the PIT on pin 0, as KVM's default routing has it */
-	struct kvmhost_x86_acpi_options acpi = {
-	    .size = sizeof(acpi), .ncpus = v->ncpus, .flags = irq0, .devices = &com1, .device_count = 1};
-	struct kvmhost_x86_mptable_options mpt = {
-	    .size = sizeof(mpt), .ncpus = v->ncpus, .flags = irq0, .gpa = 0xf0000};
 	struct kvmhost_memory_options mo = {.size = sizeof(mo), .backing = KVMHOST_MEMORY_ANONYMOUS, .name = "ram"};
-	struct kvmhost_x86_e820_entry e820[KVMHOST_X86_E820_MAX];
-	struct kvmhost_x86_boot_options bo = {.size = sizeof(bo), .cmdline = v->cmdline, .e820 = e820};
-	struct kvmhost_x86_boot_info info = {.size = sizeof(info)};
-	struct kvmhost_memory *mem = kvmhost_vm_memory(v->vm);
-	int r;
 
 	if (kvmhost_x86_plan_ram(v->mem, 0, v->ram, 2, &v->ram_count) < 0)
 		return fail(EXIT_USAGE, "--mem");
@@ -319,6 +301,27 @@ static int setup_memory_and_boot(struct vmm *v)
 		if (kvmhost_vm_add_memory(v->vm, &mo, NULL) < 0)
 			return fail(EXIT_HOST, "guest RAM");
 	}
+	return 0;
+}
+
+/* The platform tables (after the devices: the DSDT lists them), the kernel, the vCPUs. */
+static int setup_boot(struct vmm *v)
+{
+	/* The MP table goes to 0xf0000, where 64 KiB hold one for every vCPU count the MADT allows. */
+	const uint32_t irq0 = KVMHOST_X86_PLATFORM_IRQ0_PIN0; /* the PIT on pin 0, as KVM's default routing has it */
+	struct kvmhost_x86_acpi_options acpi = {.size = sizeof(acpi),
+						.ncpus = v->ncpus,
+						.flags = irq0,
+						.devices = v->acpi_dev,
+						.device_count = v->acpi_count};
+	struct kvmhost_x86_mptable_options mpt = {
+	    .size = sizeof(mpt), .ncpus = v->ncpus, .flags = irq0, .gpa = 0xf0000};
+	struct kvmhost_x86_e820_entry e820[KVMHOST_X86_E820_MAX];
+	struct kvmhost_x86_boot_options bo = {.size = sizeof(bo), .cmdline = v->cmdline, .e820 = e820};
+	struct kvmhost_x86_boot_info info = {.size = sizeof(info)};
+	struct kvmhost_memory *mem = kvmhost_vm_memory(v->vm);
+	int r;
+
 	/* No firmware here, yet Linux reboots a hardware-reduced ACPI machine without EFI by jumping to the BIOS
 	 * reset vector (F000:FFF0): put there "mov al, 0xfe; out 0x64, al; hlt", an i8042 reset pulse. */
 	if (kvmhost_memory_write(mem, 0xffff0, "\xb0\xfe\xe6\x64\xf4", 5) < 0 ||
@@ -370,9 +373,14 @@ static int setup_devices(struct vmm *v)
 	if (kvmhost_fw_cfg_create(&fo, &v->fw_cfg) < 0 || kvmhost_fw_cfg_attach(v->fw_cfg, v->pio) < 0 ||
 	    kvmhost_bus_register(v->pio, &pm) < 0)
 		return fail(EXIT_HOST, "fw_cfg and ACPI PM ports");
+	/* On a hardware-reduced ACPI platform Linux maps no ISA IRQ by itself: COM1 must be in the DSDT. */
+	v->acpi_dev[v->acpi_count++] = (struct kvmhost_x86_acpi_device){
+	    .hid = "PNP0501", .io_base = KVMHOST_UART_COM1_BASE, .io_length = 8, .irq = KVMHOST_UART_COM1_IRQ};
 	for (size_t i = 0; i < NDEVICES; i++)
-		if (v->device_on[i] && devices[i].add(v) < 0)
+		if (v->device_on[i] && devices[i].add && devices[i].add(v) < 0)
 			return fail(EXIT_HOST, devices[i].usage);
+	if (virtio_add(v) < 0)
+		return fail(EXIT_HOST, "virtio devices");
 	return 0;
 }
 
@@ -390,7 +398,9 @@ static int setup(struct vmm *v)
 	    kvmhost_x86_vm_create_pit(v->vm, KVM_PIT_SPEAKER_DUMMY) < 0)
 		return fail(EXIT_HOST, "in-kernel irqchip and PIT");
 	kvmhost_x86_vm_set_tss_addr(v->vm, 0xfffbd000); /* Intel's real-mode TSS, in the MMIO hole as in kvmtool */
-	return (r = setup_memory_and_boot(v)) ? r : setup_devices(v);
+	if ((r = setup_memory(v)) || (r = setup_devices(v)))
+		return r;
+	return setup_boot(v);
 }
 
 static void *vcpu_thread(void *arg)
@@ -504,21 +514,23 @@ static int setup_host_side(struct vmm *v)
 	for (int i = 0, sig[] = {SIGINT, SIGTERM, SIGHUP}; i < 3; i++)
 		sigaction(sig[i], &sa, NULL); /* interrupted calls: epoll_wait is retried, KVM_RUN returns KICKED */
 	signal(SIGPIPE, SIG_IGN);	      /* a reader of COM1's output going away is no reason to die */
-	if (v->in_fd < 0)
-		return 0;
-	r = kvmhost_loop_add(v->loop, v->in_fd, KVMHOST_LOOP_IN, on_input, v);
-	v->in_pollable = v->in_watched = r == 0;
-	if (r == -EPERM) /* a regular file: read it when the guest has room */
-		kvmhost_eventfd_signal(v->rx_fd, 1);
-	else if (r < 0)
-		return fail(EXIT_HOST, "stdin");
-	if (isatty(v->in_fd) && tcgetattr(v->in_fd, &v->tty_saved) == 0) {
+	if (v->in_fd >= 0) {
+		r = kvmhost_loop_add(v->loop, v->in_fd, KVMHOST_LOOP_IN, on_input, v);
+		v->in_pollable = v->in_watched = r == 0;
+		if (r == -EPERM) /* a regular file: read it when the guest has room */
+			kvmhost_eventfd_signal(v->rx_fd, 1);
+		else if (r < 0)
+			return fail(EXIT_HOST, "stdin");
+	} else if (!v->virtio.console || strcmp(v->virtio.console, "stdio")) {
+		return 0; /* stdin is nobody's input */
+	}
+	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &v->tty_saved) == 0) {
 		raw = v->tty_saved;
 		cfmakeraw(&raw);
 		raw.c_oflag = v->tty_saved.c_oflag; /* our own messages still start on a new line */
 		raw.c_lflag |= ISIG;		    /* Ctrl-C stops the VM (status 130) */
 		raw.c_cc[VSUSP] = _POSIX_VDISABLE;  /* but Ctrl-Z must not leave the terminal raw */
-		v->tty_raw = tcsetattr(v->in_fd, TCSANOW, &raw) == 0;
+		v->tty_raw = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
 	}
 	return 0;
 }
@@ -547,8 +559,10 @@ static void teardown(struct vmm *v)
 	/* Let the buffered console output out (giving a stuck reader a second), then restore the terminal. */
 	for (int i = 0; v->com1 && i < 10 && kvmhost_uart_flush(v->com1) > 0; i++)
 		usleep(100 * 1000);
+	virtio_quiesce(v);
 	if (v->tty_raw)
-		tcsetattr(v->in_fd, TCSANOW, &v->tty_saved);
+		tcsetattr(STDIN_FILENO, TCSANOW, &v->tty_saved);
+	virtio_teardown(v); /* before the buses, the loop and the VM it is wired into */
 	kvmhost_debug_exit_destroy(v->debug_exit);
 	kvmhost_fw_cfg_destroy(v->fw_cfg);
 	kvmhost_cmos_rtc_destroy(v->rtc);
