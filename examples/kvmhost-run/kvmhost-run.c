@@ -379,9 +379,7 @@ static int setup_devices(struct vmm *v)
 	for (size_t i = 0; i < NDEVICES; i++)
 		if (v->device_on[i] && devices[i].add && devices[i].add(v) < 0)
 			return fail(EXIT_HOST, devices[i].usage);
-	if (virtio_add(v) < 0)
-		return fail(EXIT_HOST, "virtio devices");
-	return 0;
+	return virtio_add(v);
 }
 
 static int setup(struct vmm *v)

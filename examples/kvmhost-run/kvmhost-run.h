@@ -100,7 +100,7 @@ int virtio_parse_rng(struct vmm *v, const char *arg);
 /* After all flags: settle what the flags decide together (who has stdio). 0 or EXIT_USAGE. */
 int virtio_check_args(struct vmm *v);
 /* Create the devices on their transport, wire them into KVM and the main loop, and add the virtio-mmio
- * ones to v->acpi_dev. Before the ACPI tables are written. 0 or a negative errno (the last error says). */
+ * ones to v->acpi_dev. Before the ACPI tables are written. 0, or EXIT_HOST after one line naming the device. */
 int virtio_add(struct vmm *v);
 /* Flush what the devices still hold for the host (console output, block requests in flight). */
 void virtio_quiesce(struct vmm *v);

@@ -43,6 +43,7 @@ static const uint8_t default_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 struct vdev {
 	struct vmm *vmm;
 	char what[48]; /* for messages, e.g. "--disk /tmp/a.img" */
+	char err[96];  /* why a step outside the library failed; empty: kvmhost_last_error() says */
 	struct kvmhost_virtio_device *dev;
 	struct kvmhost_virtio_blk *blk;
 	struct kvmhost_virtio_net *net;
@@ -340,7 +341,7 @@ static int listen_unix(struct vdev *d, const char *path)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	unlink(path); /* a socket left by an earlier run */
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		say(0, "%s: %s", d->what, strerror(errno));
+		snprintf(d->err, sizeof(d->err), "socket %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -440,6 +441,8 @@ static int attach_pci(struct vmm *v, struct vdev *d)
 int virtio_add(struct vmm *v)
 {
 	struct virtio_config *c = &v->virtio;
+	const char *what = "virtio";
+	struct vdev *bad = NULL;
 	int r = 0;
 
 	if (!count_devices(c))
@@ -452,18 +455,22 @@ int virtio_add(struct vmm *v)
 		r = make_console(v);
 	if (!r && c->rng)
 		r = make_rng(v);
-	if (!r && c->transport == TRANSPORT_PCI)
-		r = setup_pci_host(v);
+	if (r && c->ndev) /* the device made last failed */
+		bad = c->dev[c->ndev - 1];
+	else if (!r && c->transport == TRANSPORT_PCI && (r = setup_pci_host(v)))
+		what = "PCI host bridge";
 	for (uint32_t i = 0; i < c->ndev && !r; i++)
-		r = c->transport == TRANSPORT_PCI ? attach_pci(v, c->dev[i]) : attach_mmio(v, c->dev[i], i);
+		if ((r = c->transport == TRANSPORT_PCI ? attach_pci(v, c->dev[i]) : attach_mmio(v, c->dev[i], i)))
+			bad = c->dev[i];
 	if (r)
-		return r;
+		return say(EXIT_HOST, "%s: %s", bad ? bad->what : what,
+			   r == -ENOMEM ? "out of memory" : bad && bad->err[0] ? bad->err : kvmhost_last_error());
 	/* The host side starts: the TAP as the device wants it, the console's input, the ready eventfds. */
 	for (uint32_t i = 0; i < c->ndev; i++) {
 		struct vdev *d = c->dev[i];
 
 		if (d->wake_fd >= 0 && kvmhost_loop_add(v->loop, d->wake_fd, KVMHOST_LOOP_IN, on_wake, d) < 0)
-			return -1;
+			return say(EXIT_HOST, "%s: event loop: %s", d->what, kvmhost_last_error());
 		if (d->net)
 			net_rewatch(d);
 		if (d->con)
