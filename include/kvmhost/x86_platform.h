@@ -209,8 +209,9 @@ KVMHOST_API int kvmhost_x86_mptable_write(struct kvmhost_memory *mem, const stru
  * the BIOS reset vector at 0xffff0 and, with no firmware there, hangs).
  * Reads of the ports may return 0. Legacy devices that interrupt (COM
  * ports, ...) must be listed in @c devices: see struct
- * kvmhost_x86_acpi_device. docs/x86-platform.md says why these tables and
- * no more. @{ */
+ * kvmhost_x86_acpi_device; a PCI bus is enumerated only when @c pci_host
+ * describes its host bridge (struct kvmhost_x86_acpi_pci_host).
+ * docs/x86-platform.md says why these tables and no more. @{ */
 /** Default address of the RSDP and the tables after it (the 0xe0000 BIOS area Linux scans). */
 #define KVMHOST_X86_ACPI_GPA_DEFAULT 0xe0000ull
 /** Default base of the three ports the FADT names. */
@@ -258,6 +259,102 @@ struct kvmhost_x86_acpi_device {
 				   from 16 an edge-triggered, active-high extended interrupt */
 };
 
+/** @name PCI host bridge in the DSDT @{ */
+/** Pins of the IOAPIC the tables describe (KVM's in-kernel IOAPIC): GSIs 0-23. */
+#define KVMHOST_X86_IOAPIC_PINS 24u
+/** Lowest GSI a PCI interrupt line may use: pins 16-23 carry no ISA IRQ. */
+#define KVMHOST_X86_ACPI_PCI_GSI_MIN 16u
+/** Bytes of ECAM per bus (32 devices, 8 functions, 4 KiB each). */
+#define KVMHOST_X86_ACPI_ECAM_BUS_SIZE 0x100000ull
+/** Default I/O window, as kvmhost_pci_host_options: [0xc000, 0x10000). */
+#define KVMHOST_X86_ACPI_PCI_IO_BASE_DEFAULT 0xc000u
+#define KVMHOST_X86_ACPI_PCI_IO_SIZE_DEFAULT 0x4000u
+/** Default 32-bit MMIO window, as kvmhost_pci_host_options: [0xe0000000, 0xfec00000). */
+#define KVMHOST_X86_ACPI_PCI_MMIO32_BASE_DEFAULT 0xe0000000ull
+#define KVMHOST_X86_ACPI_PCI_MMIO32_SIZE_DEFAULT 0x1ec00000ull
+/** @} */
+
+/**
+ * A PCI host bridge for the DSDT, so that an ACPI guest enumerates the PCI
+ * bus behind it (kvmhost_pci_host, pci.h). On an ACPI machine Linux scans
+ * PCI buses only below a PCI root bridge the DSDT describes: it never falls
+ * back to probing bus 0 on its own, so without this a device on the host's
+ * bus stays invisible. Size rules as kvmhost_system_options; copy the windows
+ * from the struct kvmhost_pci_host_options the host was created with (the
+ * defaults are the same).
+ *
+ * The DSDT gets, under \\_SB after the @c devices:
+ *  - Device (PCI0): _HID EisaId ("PNP0A08") (PCI Express root), _CID
+ *    EisaId ("PNP0A03") (PCI), _SEG 0, _BBN @c bus_start, _UID 0, and a
+ *    _CRS with the bus range (WordBusNumber), the configuration ports
+ *    0xCF8-0xCFF it consumes (IO), the I/O window (WordIO), the 32-bit MMIO
+ *    window (DWordMemory) and the 64-bit one (QWordMemory) when set, all
+ *    non-cacheable (a prefetchable window would refuse the non-prefetchable
+ *    BARs the host places there); and a _PRT unless every @c intx_gsi is 0.
+ *    No _OSC: Linux then keeps native control of PCIe hot-plug, AER and PME
+ *    off, which a bus without those features does not miss.
+ *  - with @c ecam_base, Device (ECAM): _HID EisaId ("PNP0C02") (motherboard
+ *    resources) whose _CRS holds the ECAM area, the reservation the PCI
+ *    Firmware specification asks for; and an MCFG table in the XSDT.
+ *
+ * **ECAM and e820.** Linux uses an MCFG area only once it finds it
+ * reserved. Before its ACPI interpreter runs it checks the e820 map (kernels
+ * since 6.10 keep that early check only for a BIOS dated before 2016, which
+ * a guest without DMI tables counts as); later it checks the PNP0C02
+ * device. Report the ECAM area as KVMHOST_X86_E820_RESERVED too (extra
+ * entries of kvmhost_x86_e820_options): [ecam_base + bus_start MiB,
+ * ecam_base + (bus_end + 1) MiB), and serve it with
+ * kvmhost_pci_host_attach_ecam(). Keep e820 entries out of the windows:
+ * Linux clips a host bridge window at an e820 entry that covers part of it.
+ *
+ * **INTx.** Four interrupt lines with the usual swizzle: INTx pin p (0 =
+ * INTA) of the device in slot s (1-31) raises line (s + p) % 4, whose GSI is
+ * @c intx_gsi[(s + p) % 4]. The _PRT has one entry per slot and pin,
+ * Package () {0xSSSSFFFF, p, 0, GSI} (no link devices). Linux programs such
+ * a GSI level-triggered, active-low, its default for a _PRT entry without a
+ * link device and the PCI convention; no MADT override is needed. KVM's
+ * IOAPIC ignores the polarity bit: the level the VMM sets is the asserted
+ * state (1 = asserted), which is what kvmhost_pci_device_set_intx() drives
+ * on an interrupt line made with kvmhost_irq_line_create_gsi(). An irqfd line
+ * (edge semantics) does not fit a level interrupt. Devices whose lines meet
+ * on one GSI (slots s and s + 4, or fewer than four distinct GSIs) need a
+ * wired-OR in the VMM (irq_line.h). A VMM with a userspace IOAPIC that
+ * honours polarity must drive the pin low to assert it.
+ */
+struct kvmhost_x86_acpi_pci_host {
+	size_t size; /**< sizeof(struct kvmhost_x86_acpi_pci_host) */
+	/** First bus number (_BBN), 0-255. kvmhost_pci_host serves bus 0 only:
+	 * keep 0 for it (Linux scans bus @c bus_start first). */
+	uint32_t bus_start;
+	/** Last bus number, @c bus_start to 255 (0: bus 0 only, with bus_start 0). */
+	uint32_t bus_end;
+	/** I/O window, 4-byte aligned, below 0x10000 and clear of the
+	 * configuration ports 0xCF8-0xCFF, the FADT's three PM ports and the
+	 * devices' ports; 0/0:
+	 * KVMHOST_X86_ACPI_PCI_IO_BASE_DEFAULT/_SIZE_DEFAULT. */
+	uint32_t io_base, io_size;
+	/** 32-bit MMIO window, 4 KiB aligned, ending at or below 4 GiB, clear
+	 * of the IOAPIC's and the local APIC's pages and the devices' MMIO; 0/0:
+	 * KVMHOST_X86_ACPI_PCI_MMIO32_BASE_DEFAULT/_SIZE_DEFAULT. */
+	uint64_t mmio32_base, mmio32_size;
+	/** 64-bit MMIO window, 4 KiB aligned, not wrapping, clear of the other
+	 * ranges; size 0: none (then base must be 0). Put it above the guest's
+	 * RAM and below its physical address width. */
+	uint64_t mmio64_base, mmio64_size;
+	/** ECAM base as the MCFG gives it: the address of bus 0's configuration
+	 * space (with bus_start 0, what kvmhost_pci_host_attach_ecam() takes).
+	 * 1 MiB aligned; the area [ecam_base + bus_start MiB, ecam_base +
+	 * (bus_end + 1) MiB) may not overlap the windows, the IOAPIC or local
+	 * APIC pages or the devices' MMIO. 0: no ECAM, no MCFG (type-1
+	 * configuration access only). */
+	uint64_t ecam_base;
+	/** GSIs of the four interrupt lines (see INTx above), each from
+	 * KVMHOST_X86_ACPI_PCI_GSI_MIN to KVMHOST_X86_IOAPIC_PINS - 1 (GSIs
+	 * 0-15 are the ISA IRQs the MADT describes as edge-triggered); they may
+	 * repeat. All four 0: no _PRT, devices use MSI or MSI-X only. */
+	uint32_t intx_gsi[4];
+};
+
 /** Options of kvmhost_x86_acpi_write(); size rules as kvmhost_system_options. */
 struct kvmhost_x86_acpi_options {
 	size_t size;	/**< sizeof(struct kvmhost_x86_acpi_options) */
@@ -276,16 +373,22 @@ struct kvmhost_x86_acpi_options {
 	uint16_t iapc_boot_arch; /**< KVMHOST_X86_ACPI_BOOT_* flags, written as given (0: none) */
 	const struct kvmhost_x86_acpi_device *devices; /**< devices for the DSDT; NULL when device_count is 0 */
 	uint32_t device_count;			       /**< entries in devices, at most KVMHOST_X86_ACPI_MAX_DEVICES */
+	/** A PCI host bridge for the DSDT (and the MCFG with ECAM); NULL: none.
+	 * Added after the first version's last field (never in its tail
+	 * padding), so callers built before it still work. */
+	const struct kvmhost_x86_acpi_pci_host *pci_host;
 };
 
 /**
  * Write the ACPI tables into guest memory: RSDP (ACPI 2.0+, XSDT only) at
  * @c gpa, then XSDT, FADT (revision 6, HW_REDUCED_ACPI, sleep control/status
- * and reset registers in system I/O space), DSDT (\\_S5 and the @c devices),
- * and MADT (one local APIC per vCPU, the IOAPIC with GSI base 0 and ID
- * @c ncpus, the ISA IRQ 0 override unless KVMHOST_X86_PLATFORM_IRQ0_PIN0,
- * LINT1 = NMI on all processors, PCAT_COMPAT since KVM's full irqchip has
- * the 8259s).
+ * and reset registers in system I/O space), DSDT (\\_S5, the @c devices and
+ * the @c pci_host), MADT (one local APIC per vCPU, the IOAPIC with GSI base 0
+ * and ID @c ncpus, the ISA IRQ 0 override unless
+ * KVMHOST_X86_PLATFORM_IRQ0_PIN0, LINT1 = NMI on all processors, PCAT_COMPAT
+ * since KVM's full irqchip has the 8259s), and an MCFG when the @c pci_host
+ * has ECAM. Without a @c pci_host the tables are the same, byte for byte, as
+ * before it existed.
  * Every checksum is set. Report the range as KVMHOST_X86_E820_ACPI in the
  * e820 map (extra entries) when it lies outside the built-in reserved hole.
  *
@@ -298,9 +401,17 @@ struct kvmhost_x86_acpi_options {
  * @param rsdp    receives the RSDP address; may be NULL
  * @param written receives the bytes written from @c gpa; may be NULL
  * @return as kvmhost_x86_mptable_write() (-EINVAL also for an unaligned @c
- *         gpa, tables reaching past 4 GiB, or a bad device: _HID empty,
+ *         gpa, tables reaching past 4 GiB, a bad device: _HID empty,
  *         over 8 characters or not printable, over 255 ports or past port
- *         0xffff, MMIO not below 4 GiB, GSI above 255, too many devices).
+ *         0xffff, MMIO not below 4 GiB, GSI above 255, too many devices; or
+ *         a bad @c pci_host: a size field below sizeof(size_t), a bus range
+ *         out of order or past 255, an empty, unaligned or wrapping window,
+ *         an I/O window past 0xffff or over ports 0xCF8-0xCFF, the PM ports
+ *         or a device's ports, a 32-bit window past 4 GiB, an unaligned ECAM
+ *         base, windows and ECAM area overlapping each other, the IOAPIC or
+ *         local APIC page or a device's MMIO, INTx GSIs given for some lines
+ *         only or outside 16-23; -E2BIG for a @c pci_host struct with
+ *         unknown non-zero fields).
  */
 KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct kvmhost_x86_acpi_options *opts,
 				       uint64_t *rsdp, uint64_t *written);

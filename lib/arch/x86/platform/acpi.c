@@ -1,5 +1,5 @@
 /*
- * Minimal ACPI for x86 guests: RSDP -> XSDT -> { FADT -> DSDT, MADT }.
+ * Minimal ACPI for x86 guests: RSDP -> XSDT -> { FADT -> DSDT, MADT [, MCFG] }.
  *
  * The FADT declares a "hardware-reduced" platform (no PM1 blocks, no SCI, no
  * GPEs) whose only power management is the ACPI 5.0 sleep control/status
@@ -9,11 +9,15 @@
  * devices the VMM lists, hand-assembled in acpi_aml.c.
  * The MADT carries what the MP table does (processors, IOAPIC, ISA IRQ 0
  * override, LINT1 = NMI), which the guest reads instead once ACPI is there.
+ * With a PCI host bridge that has ECAM, an MCFG table gives its address
+ * (the bridge itself is in the DSDT). Without one the tables are byte for
+ * byte what they were before the PCI host bridge existed.
  * docs/x86-platform.md explains why this set and no more.
  *
  * Tables are assembled into one host buffer, each 16-byte aligned after the
  * RSDP, checksummed, and written into guest memory in one checked write.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,12 +28,13 @@
 
 #define RSDP_SIZE	    36u
 #define SDT_HDR_SIZE	    36u
-#define XSDT_ENTRIES	    2u	 /* FADT, MADT */
+#define XSDT_ENTRIES	    2u	 /* FADT, MADT; the MCFG when there is one */
 #define FADT_SIZE	    276u /* revision 6 */
 #define MADT_LAPIC_SIZE	    8u
 #define MADT_IOAPIC_SIZE    12u
 #define MADT_ISO_SIZE	    10u
 #define MADT_LAPIC_NMI_SIZE 6u
+#define MCFG_SIZE	    60u /* header, 8 reserved bytes, one 16-byte allocation */
 
 #define OEM_ID	     "KVMHST"
 #define OEM_TABLE_ID "LIBKVMH"
@@ -55,14 +60,32 @@
 
 #define ALIGN16(x) (((x) + 15u) & ~15u)
 
+/* The options as the first version had them: pci_host must start at or after
+ * its size, never in its tail padding, whose bytes an older caller may leave
+ * uninitialised (docs/architecture.md). */
+struct acpi_options_v1 {
+	size_t size;
+	uint32_t ncpus, flags;
+	uint64_t gpa, space;
+	uint32_t ioapic_addr;
+	uint16_t pm_port, iapc_boot_arch;
+	const struct kvmhost_x86_acpi_device *devices;
+	uint32_t device_count;
+};
+_Static_assert(offsetof(struct kvmhost_x86_acpi_options, pci_host) >= sizeof(struct acpi_options_v1),
+	       "pci_host would sit in the first version's tail padding");
+_Static_assert(offsetof(struct kvmhost_x86_acpi_options, device_count) ==
+		   offsetof(struct acpi_options_v1, device_count),
+	       "the first version's fields moved");
+
 struct acpi_layout {
-	uint32_t xsdt, fadt, dsdt, madt, size; /* offsets from the RSDP, total size */
+	uint32_t xsdt, fadt, dsdt, madt, mcfg, size; /* offsets from the RSDP (mcfg 0: none), total size */
 	uint32_t xsdt_len, dsdt_len, madt_len;
 };
 
-static void layout(uint32_t ncpus, uint32_t flags, uint32_t aml_len, struct acpi_layout *l)
+static void layout(uint32_t ncpus, uint32_t flags, uint32_t aml_len, int mcfg, struct acpi_layout *l)
 {
-	l->xsdt_len = SDT_HDR_SIZE + 8 * XSDT_ENTRIES;
+	l->xsdt_len = SDT_HDR_SIZE + 8 * (XSDT_ENTRIES + (mcfg ? 1 : 0));
 	l->dsdt_len = SDT_HDR_SIZE + aml_len;
 	l->madt_len = SDT_HDR_SIZE + 8 + ncpus * MADT_LAPIC_SIZE + MADT_IOAPIC_SIZE +
 		      (flags & KVMHOST_X86_PLATFORM_IRQ0_PIN0 ? 0 : MADT_ISO_SIZE) + MADT_LAPIC_NMI_SIZE;
@@ -71,6 +94,11 @@ static void layout(uint32_t ncpus, uint32_t flags, uint32_t aml_len, struct acpi
 	l->dsdt = ALIGN16(l->fadt + FADT_SIZE);
 	l->madt = ALIGN16(l->dsdt + l->dsdt_len);
 	l->size = l->madt + l->madt_len;
+	l->mcfg = 0;
+	if (mcfg) { /* last, so that the tables before it do not move */
+		l->mcfg = ALIGN16(l->size);
+		l->size = l->mcfg + MCFG_SIZE;
+	}
 }
 
 static void put_sdt_header(struct kh_bytes *b, const char *sig, uint32_t len, uint8_t rev)
@@ -165,10 +193,23 @@ static void put_madt(struct kh_bytes *b, uint32_t len, uint32_t ncpus, uint32_t 
 	kh_put8(b, 1); /* LINT1 */
 }
 
+/* PCI Firmware specification 3.x, MCFG: one allocation, segment 0. */
+static void put_mcfg(struct kh_bytes *b, const struct kvmhost_x86_acpi_pci_host *p)
+{
+	put_sdt_header(b, "MCFG", MCFG_SIZE, 1);
+	kh_put_zero(b, 8);	   /* reserved */
+	kh_put64(b, p->ecam_base); /* of bus 0, even when the range starts later */
+	kh_put16(b, 0);		   /* PCI segment group */
+	kh_put8(b, (uint8_t)p->bus_start);
+	kh_put8(b, (uint8_t)p->bus_end);
+	kh_put32(b, 0); /* reserved */
+}
+
 KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct kvmhost_x86_acpi_options *opts,
 				       uint64_t *rsdp, uint64_t *written)
 {
 	struct kvmhost_x86_acpi_options o;
+	struct kvmhost_x86_acpi_pci_host pci;
 	struct acpi_layout l;
 	struct kh_bytes b;
 	uint64_t space, end;
@@ -195,10 +236,15 @@ KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct 
 		return KH_FAIL(EINVAL, "PM port 0x%x leaves no room for its three registers", o.pm_port);
 	if (o.gpa & 15)
 		return KH_FAIL(EINVAL, "RSDP address 0x%llx is not 16-byte aligned", (unsigned long long)o.gpa);
-	r = kh_acpi_dsdt_body(o.devices, o.device_count, &aml, &aml_len, __func__);
+	r = kh_acpi_check_devices(o.devices, o.device_count, __func__);
+	if (r == 0 && o.pci_host)
+		r = kh_acpi_pci_host_resolve(o.pci_host, o.ioapic_addr, o.pm_port, o.devices, o.device_count, &pci,
+					     __func__);
+	if (r == 0)
+		r = kh_acpi_dsdt_body(o.devices, o.device_count, o.pci_host ? &pci : NULL, &aml, &aml_len, __func__);
 	if (r < 0)
 		return r;
-	layout(o.ncpus, o.flags, aml_len, &l);
+	layout(o.ncpus, o.flags, aml_len, o.pci_host && pci.ecam_base, &l);
 	end = (o.gpa | 0xffff) + 1; /* the next 64 KiB boundary */
 	space = o.space ? o.space : end - o.gpa;
 	if (o.gpa + l.size > (1ull << 32))
@@ -229,6 +275,8 @@ KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct 
 	put_sdt_header(&b, "XSDT", l.xsdt_len, 1);
 	kh_put64(&b, o.gpa + l.fadt);
 	kh_put64(&b, o.gpa + l.madt);
+	if (l.mcfg)
+		kh_put64(&b, o.gpa + l.mcfg);
 
 	seek(&b, l.fadt);
 	put_fadt(&b, o.gpa + l.dsdt, o.pm_port, o.iapc_boot_arch);
@@ -242,6 +290,11 @@ KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct 
 	seek(&b, l.madt);
 	put_madt(&b, l.madt_len, o.ncpus, o.flags, o.ioapic_addr);
 
+	if (l.mcfg) {
+		seek(&b, l.mcfg);
+		put_mcfg(&b, &pci);
+	}
+
 	if (b.pos != l.size) { /* the layout and the writer disagree: a bug here, not bad input */
 		free(buf);
 		return KH_FAIL(EPROTO, "internal error: wrote %u of %u bytes", b.pos, l.size);
@@ -252,6 +305,8 @@ KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct 
 	buf[l.fadt + 9] = kh_checksum(buf + l.fadt, FADT_SIZE);
 	buf[l.dsdt + 9] = kh_checksum(buf + l.dsdt, l.dsdt_len);
 	buf[l.madt + 9] = kh_checksum(buf + l.madt, l.madt_len);
+	if (l.mcfg)
+		buf[l.mcfg + 9] = kh_checksum(buf + l.mcfg, MCFG_SIZE);
 
 	r = kvmhost_memory_write(mem, o.gpa, buf, l.size);
 	free(buf);

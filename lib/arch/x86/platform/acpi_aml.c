@@ -1,14 +1,17 @@
 /*
- * The DSDT's AML, assembled by hand: \_S5 for soft-off, and one Device under
+ * The DSDT's AML, assembled by hand: \_S5 for soft-off, one Device under
  * \_SB per legacy device the VMM describes (_HID, _UID, _CRS with its I/O
- * ports, MMIO window and interrupt).
+ * ports, MMIO window and interrupt), and optionally a PCI root bridge
+ * (PCI0: its bus range, configuration ports and windows in _CRS, INTx
+ * routing in _PRT) with a motherboard-resource device reserving its ECAM.
  *
  * The devices are not optional decoration: on a hardware-reduced platform
  * Linux has no legacy PIC and maps no ISA IRQ by itself, so a 16550 that
  * only the kernel's built-in port list knows gets no working interrupt
  * (printk still comes out, since it polls; user space's console output
  * never does). Described here, the device's IRQ is routed through the
- * IOAPIC like any ACPI device's.
+ * IOAPIC like any ACPI device's. The PCI root bridge is what makes an ACPI
+ * guest scan its PCI bus at all (x86-platform.md).
  *
  * AML is nested, and every enclosing object starts with the length of what
  * it holds (PkgLength, 1 to 4 bytes depending on that length), so objects
@@ -42,6 +45,22 @@
 #define RES_MEM32_FIXED	      0x86 /* large, 9 bytes */
 #define RES_EXT_IRQ	      0x89 /* large, 6 bytes for one interrupt */
 #define EXT_IRQ_CONSUMER_EDGE 0x03
+#define RES_DWORD_ADDR	      0x87 /* large, 23 bytes */
+#define RES_WORD_ADDR	      0x88 /* large, 13 bytes */
+#define RES_QWORD_ADDR	      0x8a /* large, 43 bytes */
+
+/* Address space descriptors: resource type, general flags, type-specific flags. */
+#define ADDR_TYPE_MEMORY    0
+#define ADDR_TYPE_IO	    1
+#define ADDR_TYPE_BUS	    2
+#define ADDR_CONSUMER	    0x01 /* else a producer: a window the bridge passes on */
+#define ADDR_MIN_MAX_FIXED  0x0c /* _MIF, _MAF; positive decode */
+#define ADDR_IO_ENTIRE	    0x03 /* _RNG: ISA and non-ISA ports */
+#define ADDR_MEM_RW_NOCACHE 0x01 /* _RW, _MEM non-cacheable (not prefetchable) */
+
+/* The PCI root bridge's _PRT covers these slots (0 is the host bridge itself). */
+#define PRT_FIRST_SLOT 1u
+#define PRT_LAST_SLOT  31u
 
 /* The S5 SLP_TYP value; KVMHOST_X86_ACPI_SLEEP_S5 is it shifted with SLP_EN. */
 #define S5_SLP_TYP 5u
@@ -179,6 +198,41 @@ static void aml_string(struct aml *a, const char *s)
 	aml_put(a, s, (uint32_t)strlen(s) + 1);
 }
 
+/* Name (_CRS, ResourceTemplate () { @res }): the end tag is added here. */
+static void aml_crs(struct aml *dev, struct aml *res)
+{
+	static const uint8_t buffer_op[] = {AML_BUFFER};
+	struct aml buf = {0};
+
+	aml_byte(res, RES_END);
+	aml_byte(res, 0); /* no checksum */
+	/* Buffer (size) { template } */
+	aml_integer(&buf, res->len);
+	aml_put(&buf, res->p, res->len);
+	if (res->failed)
+		buf.failed = 1;
+	aml_name(dev, "_CRS");
+	aml_wrap(dev, buffer_op, 1, &buf);
+	free(buf.p);
+}
+
+/* Word/DWord/QWord address space descriptor for [first, last], fixed, positive
+ * decode, no translation; @size is 2, 4 or 8 bytes per field. */
+static void aml_addr_space(struct aml *res, int size, uint8_t type, uint8_t general, uint8_t specific, uint64_t first,
+			   uint64_t last)
+{
+	aml_byte(res, size == 2 ? RES_WORD_ADDR : size == 4 ? RES_DWORD_ADDR : RES_QWORD_ADDR);
+	aml_le(res, 3 + 5u * (uint32_t)size, 2); /* bytes after the length field */
+	aml_byte(res, type);
+	aml_byte(res, general);
+	aml_byte(res, specific);
+	aml_le(res, 0, size); /* _GRA: none given, as QEMU and firmware do for windows */
+	aml_le(res, first, size);
+	aml_le(res, last, size);
+	aml_le(res, 0, size);		     /* _TRA */
+	aml_le(res, last - first + 1, size); /* _LEN */
+}
+
 static int check_device(const struct kvmhost_x86_acpi_device *d, uint32_t i, const char *func)
 {
 	size_t hid_len = d->hid ? strlen(d->hid) : 0;
@@ -203,8 +257,7 @@ static int check_device(const struct kvmhost_x86_acpi_device *d, uint32_t i, con
 static void aml_device(struct aml *out, const struct kvmhost_x86_acpi_device *d, uint32_t i)
 {
 	static const uint8_t device_op[] = {AML_EXT, AML_DEVICE};
-	static const uint8_t buffer_op[] = {AML_BUFFER};
-	struct aml dev = {0}, buf = {0}, res = {0};
+	struct aml dev = {0}, res = {0};
 	char seg[5];
 
 	/* The resource template: I/O, memory, interrupt, end tag. */
@@ -233,16 +286,7 @@ static void aml_device(struct aml *out, const struct kvmhost_x86_acpi_device *d,
 		aml_byte(&res, 1);
 		aml_le(&res, d->irq, 4);
 	}
-	aml_byte(&res, RES_END);
-	aml_byte(&res, 0);
-
-	/* Buffer (size) { template } */
-	aml_integer(&buf, res.len);
-	aml_put(&buf, res.p, res.len);
-	if (res.failed)
-		buf.failed = 1;
-
-	snprintf(seg, sizeof(seg), "D%03X", i);
+	snprintf(seg, sizeof(seg), "D%03X", i & 0xfffu); /* at most KVMHOST_X86_ACPI_MAX_DEVICES */
 	aml_put(&dev, seg, 4);
 	aml_name(&dev, "_HID");
 	if (is_eisa_id(d->hid))
@@ -251,25 +295,109 @@ static void aml_device(struct aml *out, const struct kvmhost_x86_acpi_device *d,
 		aml_string(&dev, d->hid);
 	aml_name(&dev, "_UID");
 	aml_integer(&dev, d->uid);
-	aml_name(&dev, "_CRS");
-	aml_wrap(&dev, buffer_op, 1, &buf);
+	aml_crs(&dev, &res);
 
 	aml_wrap(out, device_op, 2, &dev);
 	free(res.p);
-	free(buf.p);
 	free(dev.p);
 }
 
-int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t count, uint8_t **body, uint32_t *len,
-		      const char *func)
+/* Device (PCI0): the root bridge of @p's bus range, its windows and _PRT. */
+static void aml_pci_root(struct aml *out, const struct kvmhost_x86_acpi_pci_host *p)
 {
+	static const uint8_t device_op[] = {AML_EXT, AML_DEVICE};
 	static const uint8_t package_op[] = {AML_PACKAGE};
-	static const uint8_t scope_op[] = {AML_SCOPE};
-	struct aml out = {0}, pkg = {0}, sb = {0};
+	struct aml dev = {0}, res = {0}, prt = {0};
+
+	/* WordBusNumber, IO (Decode16, 0xCF8, 0xCF8, 1, 8), WordIO, DWordMemory, QWordMemory */
+	aml_addr_space(&res, 2, ADDR_TYPE_BUS, ADDR_MIN_MAX_FIXED, 0, p->bus_start, p->bus_end);
+	aml_byte(&res, RES_IO);
+	aml_byte(&res, 1); /* decodes 16-bit addresses */
+	aml_le(&res, 0xcf8, 2);
+	aml_le(&res, 0xcf8, 2);
+	aml_byte(&res, 1); /* alignment */
+	aml_byte(&res, 8); /* ports: address and data */
+	aml_addr_space(&res, 2, ADDR_TYPE_IO, ADDR_MIN_MAX_FIXED, ADDR_IO_ENTIRE, p->io_base,
+		       (uint64_t)p->io_base + p->io_size - 1);
+	aml_addr_space(&res, 4, ADDR_TYPE_MEMORY, ADDR_MIN_MAX_FIXED, ADDR_MEM_RW_NOCACHE, p->mmio32_base,
+		       p->mmio32_base + p->mmio32_size - 1);
+	if (p->mmio64_size)
+		aml_addr_space(&res, 8, ADDR_TYPE_MEMORY, ADDR_MIN_MAX_FIXED, ADDR_MEM_RW_NOCACHE, p->mmio64_base,
+			       p->mmio64_base + (p->mmio64_size - 1));
+
+	aml_put(&dev, "PCI0", 4);
+	aml_name(&dev, "_HID");
+	aml_eisa_id(&dev, "PNP0A08"); /* PCI Express root bridge */
+	aml_name(&dev, "_CID");
+	aml_eisa_id(&dev, "PNP0A03"); /* PCI root bridge */
+	aml_name(&dev, "_SEG");
+	aml_integer(&dev, 0);
+	aml_name(&dev, "_BBN");
+	aml_integer(&dev, p->bus_start);
+	aml_name(&dev, "_UID");
+	aml_integer(&dev, 0);
+	aml_crs(&dev, &res);
+
+	/* Name (_PRT, Package () { Package () {0xSSSSFFFF, pin, 0, GSI}, ... }):
+	 * any function of slot S, its pin (0 = INTA) on line (S + pin) % 4;
+	 * source 0 means the last element is a GSI, not a link device's index. */
+	if (p->intx_gsi[0]) {
+		aml_byte(&prt, (uint8_t)((PRT_LAST_SLOT - PRT_FIRST_SLOT + 1) * 4));
+		for (uint32_t slot = PRT_FIRST_SLOT; slot <= PRT_LAST_SLOT; slot++) {
+			for (uint32_t pin = 0; pin < 4; pin++) {
+				struct aml e = {0};
+
+				aml_byte(&e, 4);
+				aml_integer(&e, slot << 16 | 0xffff);
+				aml_integer(&e, pin);
+				aml_integer(&e, 0);
+				aml_integer(&e, p->intx_gsi[(slot + pin) % 4]);
+				aml_wrap(&prt, package_op, 1, &e);
+				free(e.p);
+			}
+		}
+		aml_name(&dev, "_PRT");
+		aml_wrap(&dev, package_op, 1, &prt);
+	}
+
+	aml_wrap(out, device_op, 2, &dev);
+	free(res.p);
+	free(prt.p);
+	free(dev.p);
+}
+
+/* Device (ECAM): a PNP0C02 motherboard resource holding the ECAM area, the
+ * reservation Linux looks for before it uses an MCFG area. */
+static void aml_ecam_reservation(struct aml *out, const struct kvmhost_x86_acpi_pci_host *p)
+{
+	static const uint8_t device_op[] = {AML_EXT, AML_DEVICE};
+	struct aml dev = {0}, res = {0};
+	uint64_t first = p->ecam_base + (uint64_t)p->bus_start * KVMHOST_X86_ACPI_ECAM_BUS_SIZE;
+	uint64_t len = ((uint64_t)p->bus_end - p->bus_start + 1) * KVMHOST_X86_ACPI_ECAM_BUS_SIZE;
+
+	if (first + (len - 1) <= 0xffffffffull) {
+		aml_byte(&res, RES_MEM32_FIXED);
+		aml_le(&res, 9, 2);
+		aml_byte(&res, 1); /* read/write */
+		aml_le(&res, first, 4);
+		aml_le(&res, len, 4);
+	} else {
+		aml_addr_space(&res, 8, ADDR_TYPE_MEMORY, ADDR_CONSUMER | ADDR_MIN_MAX_FIXED, ADDR_MEM_RW_NOCACHE,
+			       first, first + (len - 1));
+	}
+	aml_put(&dev, "ECAM", 4);
+	aml_name(&dev, "_HID");
+	aml_eisa_id(&dev, "PNP0C02");
+	aml_crs(&dev, &res);
+	aml_wrap(out, device_op, 2, &dev);
+	free(res.p);
+	free(dev.p);
+}
+
+int kh_acpi_check_devices(const struct kvmhost_x86_acpi_device *devices, uint32_t count, const char *func)
+{
 	int r;
 
-	*body = NULL;
-	*len = 0;
 	if (count && !devices)
 		return kh_fail(EINVAL, func, "devices is NULL but device_count is %u", count);
 	if (count > KVMHOST_X86_ACPI_MAX_DEVICES)
@@ -279,6 +407,18 @@ int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t co
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t count,
+		      const struct kvmhost_x86_acpi_pci_host *pci, uint8_t **body, uint32_t *len, const char *func)
+{
+	static const uint8_t package_op[] = {AML_PACKAGE};
+	static const uint8_t scope_op[] = {AML_SCOPE};
+	struct aml out = {0}, pkg = {0}, sb = {0};
+
+	*body = NULL;
+	*len = 0;
 
 	/* Name (_S5, Package (2) { 5, 0 }) */
 	aml_byte(&pkg, 2);
@@ -287,10 +427,14 @@ int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t co
 	aml_name(&out, "_S5_");
 	aml_wrap(&out, package_op, 1, &pkg);
 
-	if (count) {
+	if (count || pci) {
 		aml_put(&sb, "\\_SB_", 5);
 		for (uint32_t i = 0; i < count; i++)
 			aml_device(&sb, &devices[i], i);
+		if (pci)
+			aml_pci_root(&sb, pci);
+		if (pci && pci->ecam_base)
+			aml_ecam_reservation(&sb, pci);
 		aml_wrap(&out, scope_op, 1, &sb);
 	}
 	free(pkg.p);

@@ -1,7 +1,7 @@
 /*
  * Private helpers of the x86 platform tables (MP table, ACPI): a bounded
  * little-endian byte writer, the 8-bit checksum both specifications use,
- * and the DSDT's AML from acpi_aml.c.
+ * the DSDT's AML from acpi_aml.c and the PCI host checks of acpi_pci.c.
  * Tables are assembled into a host buffer with these and written into guest
  * memory in one checked write.
  */
@@ -78,11 +78,23 @@ static inline uint8_t kh_checksum(const uint8_t *p, uint32_t len)
 }
 
 struct kvmhost_x86_acpi_device;
+struct kvmhost_x86_acpi_pci_host;
 
-/* The DSDT's AML after its header: \_S5, then the devices under \_SB
- * (acpi_aml.c). Checks the devices (messages name @func); on success
+/* Check the devices for the DSDT (acpi_aml.c); messages name @func. */
+int kh_acpi_check_devices(const struct kvmhost_x86_acpi_device *devices, uint32_t count, const char *func);
+
+/* Copy a caller's PCI host description into @out with its defaults filled
+ * in, and check it, also against the IOAPIC's and local APIC's pages, the
+ * FADT's PM ports and the (already checked) devices' resources (acpi_pci.c). */
+int kh_acpi_pci_host_resolve(const struct kvmhost_x86_acpi_pci_host *in, uint32_t ioapic_addr, uint16_t pm_port,
+			     const struct kvmhost_x86_acpi_device *devices, uint32_t device_count,
+			     struct kvmhost_x86_acpi_pci_host *out, const char *func);
+
+/* The DSDT's AML after its header: \_S5, then under \_SB the devices and,
+ * when @pci is not NULL (resolved), the PCI root bridge and its ECAM
+ * reservation (acpi_aml.c). Its inputs are checked already. On success
  * *body is malloc'ed, the caller frees it. */
-int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t count, uint8_t **body, uint32_t *len,
-		      const char *func);
+int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t count,
+		      const struct kvmhost_x86_acpi_pci_host *pci, uint8_t **body, uint32_t *len, const char *func);
 
 #endif
