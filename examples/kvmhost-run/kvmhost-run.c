@@ -313,7 +313,8 @@ static int setup_boot(struct vmm *v)
 						.ncpus = v->ncpus,
 						.flags = irq0,
 						.devices = v->acpi_dev,
-						.device_count = v->acpi_count};
+						.device_count = v->acpi_count,
+						.pci_host = v->virtio.pci_host ? &v->virtio.acpi_pci : NULL};
 	struct kvmhost_x86_mptable_options mpt = {
 	    .size = sizeof(mpt), .ncpus = v->ncpus, .flags = irq0, .gpa = 0xf0000};
 	struct kvmhost_x86_e820_entry e820[KVMHOST_X86_E820_MAX];

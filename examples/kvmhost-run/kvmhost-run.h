@@ -48,6 +48,13 @@ struct virtio_config {
 	uint32_t ndev;
 	struct kvmhost_pci_host *pci_host;  /* --transport pci */
 	struct kvmhost_msi_router *router;  /* --transport pci: MSI-X vectors as KVM MSI routes + irqfds */
+	struct kvmhost_x86_acpi_pci_host acpi_pci; /* --transport pci: the host bridge as the DSDT shows it */
+	struct intx_pin {		    /* --transport pci: INTA-D, a wired OR of the functions sharing one */
+		struct kvmhost_vm *vm;
+		uint32_t gsi;
+		int asserted; /* functions asserting it now */
+		pthread_mutex_t lock;
+	} intx[4];
 };
 
 struct vmm {

@@ -23,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <kvmhost/kvmhost.h>
+#include <kvmhost/irq_line.h>
 #include <kvmhost/pci.h>
 #include <kvmhost/virtio/block.h>
 #include <kvmhost/virtio/console.h>
@@ -52,6 +53,7 @@ struct vdev {
 	struct kvmhost_virtio_mmio *mmio;
 	struct kvmhost_virtio_pci *pci;
 	struct kvmhost_virtio_wiring *wiring;
+	struct kvmhost_irq_line *intx; /* pci: this function's INTA */
 	int fd;		    /* owned: the TAP fd (net), the listening socket (console socket:) */
 	int wake_fd;	    /* eventfd the device's ready callback signals (net, console); -1: none */
 	int watched_fd;	    /* the fd in the loop now (net: fd; console: its input fd); -1: none */
@@ -414,25 +416,56 @@ static int attach_mmio(struct vmm *v, struct vdev *d, uint32_t n)
 	return 0;
 }
 
+/* INTx (for guests without MSI-X, e.g. Linux with pci=nomsi): the DSDT's _PRT gives pin INTA of slot s the GSI
+ * PCI_INTX_GSI_BASE + s % 4, level-triggered. Functions in slots s and s + 4 share one, so the VMM ORs them. */
+#define PCI_INTX_GSI_BASE 16u
+
+static int intx_set(void *opaque, int level)
+{
+	struct intx_pin *p = opaque;
+	int r = 0;
+
+	pthread_mutex_lock(&p->lock);
+	p->asserted += level ? 1 : -1; /* a line passes on changes only: each call flips one function's level */
+	if (p->asserted == !!level)    /* the first function up, or the last one down */
+		r = kvmhost_vm_set_irq_line(p->vm, p->gsi, level);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
 static int setup_pci_host(struct vmm *v)
 {
+	struct virtio_config *c = &v->virtio;
 	struct kvmhost_pci_host_options ho = {.size = sizeof(ho), .mmio = v->mmio, .name = "pci"};
 	struct kvmhost_msi_router_options ro = {.size = sizeof(ro), .flags = KVMHOST_MSI_ROUTER_IRQCHIP_DEFAULTS};
 
-	if (kvmhost_pci_host_create(&ho, &v->virtio.pci_host) < 0 ||
-	    kvmhost_pci_host_attach_pio(v->virtio.pci_host, v->pio) < 0 ||
-	    kvmhost_msi_router_create(v->vm, &ro, &v->virtio.router) < 0)
+	/* The windows are the defaults of both the host bridge and its DSDT description. */
+	c->acpi_pci = (struct kvmhost_x86_acpi_pci_host){.size = sizeof(c->acpi_pci)};
+	for (uint32_t k = 0; k < 4; k++) {
+		c->acpi_pci.intx_gsi[k] = PCI_INTX_GSI_BASE + k;
+		c->intx[k] = (struct intx_pin){.vm = v->vm, .gsi = PCI_INTX_GSI_BASE + k};
+		pthread_mutex_init(&c->intx[k].lock, NULL);
+	}
+	if (kvmhost_pci_host_create(&ho, &c->pci_host) < 0 || kvmhost_pci_host_attach_pio(c->pci_host, v->pio) < 0 ||
+	    kvmhost_msi_router_create(v->vm, &ro, &c->router) < 0)
 		return -1;
 	return 0;
 }
 
-static int attach_pci(struct vmm *v, struct vdev *d)
+/* Device n goes to slot n + 1 (00:00.0 is the host bridge). */
+static int attach_pci(struct vmm *v, struct vdev *d, uint32_t n)
 {
-	struct kvmhost_virtio_pci_options po = {.size = sizeof(po), .name = d->what};
+	uint32_t slot = n + 1;
+	struct intx_pin *pin = &v->virtio.intx[slot % 4];
+	struct kvmhost_irq_line_options lo = {.size = sizeof(lo), .set_level = intx_set, .opaque = pin, .name = d->what};
+	struct kvmhost_virtio_pci_options po = {.size = sizeof(po), .interrupt_line = (uint8_t)pin->gsi, .name = d->what};
 	struct kvmhost_virtio_wire_options wo = {.size = sizeof(wo), .loop = v->loop, .router = v->virtio.router};
 
+	if (kvmhost_irq_line_create(&lo, &d->intx) < 0)
+		return -1;
+	po.intx = d->intx;
 	if (kvmhost_virtio_pci_create(d->dev, &po, &d->pci) < 0 ||
-	    kvmhost_pci_host_add_device(v->virtio.pci_host, kvmhost_virtio_pci_device(d->pci), -1) < 0 ||
+	    kvmhost_pci_host_add_device(v->virtio.pci_host, kvmhost_virtio_pci_device(d->pci), (int)slot) < 0 ||
 	    kvmhost_virtio_pci_wire(v->vm, d->pci, &wo, &d->wiring) < 0)
 		return -1;
 	return 0;
@@ -460,7 +493,7 @@ int virtio_add(struct vmm *v)
 	else if (!r && c->transport == TRANSPORT_PCI && (r = setup_pci_host(v)))
 		what = "PCI host bridge";
 	for (uint32_t i = 0; i < c->ndev && !r; i++)
-		if ((r = c->transport == TRANSPORT_PCI ? attach_pci(v, c->dev[i]) : attach_mmio(v, c->dev[i], i)))
+		if ((r = c->transport == TRANSPORT_PCI ? attach_pci(v, c->dev[i], i) : attach_mmio(v, c->dev[i], i)))
 			bad = c->dev[i];
 	if (r)
 		return say(EXIT_HOST, "%s: %s", bad ? bad->what : what,
@@ -508,6 +541,7 @@ void virtio_teardown(struct vmm *v)
 		if (d->pci)
 			kvmhost_pci_host_remove_device(c->pci_host, kvmhost_virtio_pci_device(d->pci));
 		kvmhost_virtio_pci_destroy(d->pci);
+		kvmhost_irq_line_destroy(d->intx);
 		kvmhost_virtio_mmio_destroy(d->mmio);
 		kvmhost_virtio_blk_destroy(d->blk);
 		kvmhost_virtio_net_destroy(d->net);
@@ -522,4 +556,7 @@ void virtio_teardown(struct vmm *v)
 	c->ndev = 0;
 	kvmhost_pci_host_destroy(c->pci_host);
 	kvmhost_msi_router_destroy(c->router);
+	if (c->pci_host)
+		for (uint32_t k = 0; k < 4; k++)
+			pthread_mutex_destroy(&c->intx[k].lock);
 }
