@@ -5,7 +5,9 @@
 # into the outer QEMU's exit status through isa-debug-exit.
 #
 # It runs every test of /lab/tests.list (written by tests/lab/run-lab) that the kernel command line
-# option lab.only=PATTERN[,PATTERN...] selects (shell patterns, default: all), one after the other:
+# option lab.only=PATTERN[,PATTERN...] selects (shell patterns, default: all), one after the other,
+# starting at the test named by lab.from=NAME if there is one (the tests before it in /lab/tests.list are
+# left out: the host boots a fresh L1 with it after an L1 wedge, to go on where the wedged L1 stopped):
 #   LAB-BEGIN <name> timeout=<s>      then the test's output (stdout and stderr) as it comes
 #   LAB-END <name> rc=<exit status> time=<s>
 #   LAB-RESULT PASS|FAIL|SKIP <name> time=<s> [reason]
@@ -18,17 +20,21 @@
 # is a FAIL. Tests whose expectation is "fail:..." are negative self-tests: their FAIL is expected.
 # The run as a whole passes when every test met its expectation.
 
-cd /lab || exit 1
-export PATH=/lab/bin:/bin:/sbin:/usr/bin
+# LAB_DIR and LAB_CMDLINE stand in for /lab and /proc/cmdline only in run-lab's self-test on the host
+# (selftest-host.sh, inside a PID namespace of its own: see "kill -9 -1" below).
+lab=${LAB_DIR:-/lab}
+cd "$lab" || exit 1
+export PATH="$lab/bin:/bin:/sbin:/usr/bin"
 
 uptime_s() { read -r up _ </proc/uptime; echo "$up"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-only= budget=
-for arg in $(cat /proc/cmdline); do
+only= budget= from=
+for arg in ${LAB_CMDLINE:-$(cat /proc/cmdline)}; do
 	case $arg in
 	lab.only=*) only=${arg#lab.only=} ;;
 	lab.budget=*) budget=${arg#lab.budget=} ;;
+	lab.from=*) from=${arg#lab.from=} ;;
 	esac
 done
 # lab.budget: the L1 uptime by which the run must be over (the host kills QEMU a little later). Each
@@ -48,8 +54,8 @@ selected() { # NAME: is it chosen by lab.only?
 }
 
 skip_reason() { # NAME: the declared reason why NAME may skip in the lab, if any
-	[ -r /lab/skips.list ] || return 1
-	awk -v n="$1" '$1 == n { $1 = ""; sub(/^ +/, ""); print; found = 1 } END { exit !found }' /lab/skips.list
+	[ -r "$lab/skips.list" ] || return 1
+	awk -v n="$1" '$1 == n { $1 = ""; sub(/^ +/, ""); print; found = 1 } END { exit !found }' "$lab/skips.list"
 }
 
 signame() {
@@ -68,8 +74,13 @@ if [ ! -c /dev/kvm ]; then
 fi
 
 pass=0 fail=0 skip=0 xfail=0 unexpected=0
+[ -z "$from" ] || echo "LAB-FROM $from (a fresh L1: the tests before it ran in an earlier one)"
 while read -r name tmo expect cmd; do
 	case $name in '' | '#'*) continue ;; esac
+	if [ -n "$from" ]; then
+		[ "$name" = "$from" ] || continue
+		from=
+	fi
 	selected "$name" || continue
 
 	if [ -n "$budget" ]; then
@@ -119,8 +130,12 @@ while read -r name tmo expect cmd; do
 	fail*:FAIL) xfail=$((xfail + 1)) ;;
 	*) fail=$((fail + 1)) unexpected=$((unexpected + 1)); echo "LAB-NOTE $name was expected to fail" ;;
 	esac
-done </lab/tests.list
+done <"$lab/tests.list"
 
+if [ -n "$from" ]; then
+	echo "LAB-ERROR lab.from=$from names no test of $lab/tests.list: nothing was run"
+	unexpected=$((unexpected + 1))
+fi
 echo "LAB-SUMMARY pass=$pass fail=$fail skip=$skip expected-fail=$xfail uptime=$(uptime_s)"
 if [ "$unexpected" -eq 0 ]; then status=0; else status=1; fi
 echo "LAB-DONE status=$status"
