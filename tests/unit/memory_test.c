@@ -28,35 +28,7 @@
 
 #define PAGE 4096u
 
-/* Put a sentinel in the last-error buffer so a test can tell that the next
- * call really set a message of its own. */
-static void reset_error(void)
-{
-	kh_fail(EINVAL, "sentinel", "sentinel");
-}
-
-static void assert_error_set(void)
-{
-	const char *e = kvmhost_last_error();
-
-	assert_non_null(e);
-	assert_true(e[0] != '\0');
-	assert_null(strstr(e, "sentinel"));
-	/* Messages name the public function that failed. */
-	assert_int_equal(strncmp(e, "kvmhost_", 8), 0);
-}
-
-/* The call must return -err and leave a message. */
-#define ASSERT_FAILS(call, err)                                                                                        \
-	do {                                                                                                           \
-		reset_error();                                                                                         \
-		int r_ = (call);                                                                                       \
-		if (r_ != -(err))                                                                                      \
-			print_error("%s returned %d (%s), expected %d; last error: %s\n", #call, r_,                   \
-				    kvmhost_strerror(r_), -(err), kvmhost_last_error());                               \
-		assert_int_equal(r_, -(err));                                                                          \
-		assert_error_set();                                                                                    \
-	} while (0)
+#include "unit_assert.h"
 
 static struct kvmhost_memory_options anon(uint64_t gpa, uint64_t len, const char *name)
 {

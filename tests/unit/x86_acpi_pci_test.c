@@ -25,38 +25,8 @@
 #define MiB 0x100000ull
 #define GiB 0x40000000ull
 
-static void reset_error(void)
-{
-	kh_fail(EINVAL, "sentinel", "sentinel");
-}
-
-static void assert_error_set(void)
-{
-	const char *e = kvmhost_last_error();
-
-	assert_true(e[0] != '\0');
-	assert_null(strstr(e, "sentinel"));
-	assert_int_equal(strncmp(e, "kvmhost_x86_acpi_write: ", 24), 0);
-}
-
-#define ASSERT_FAILS(call, err)                                                                                        \
-	do {                                                                                                           \
-		reset_error();                                                                                         \
-		int r_ = (call);                                                                                       \
-		if (r_ != -(err))                                                                                      \
-			print_error("%s returned %d (%s), expected %d; last error: %s\n", #call, r_,                   \
-				    kvmhost_strerror(r_), -(err), kvmhost_last_error());                               \
-		assert_int_equal(r_, -(err));                                                                          \
-		assert_error_set();                                                                                    \
-	} while (0)
-
-#define ASSERT_OK(call)                                                                                                \
-	do {                                                                                                           \
-		int r_ = (call);                                                                                       \
-		if (r_ != 0)                                                                                           \
-			print_error("%s returned %d; last error: %s\n", #call, r_, kvmhost_last_error());              \
-		assert_int_equal(r_, 0);                                                                               \
-	} while (0)
+#define UNIT_ERROR_PREFIX "kvmhost_x86_acpi_write: "
+#include "unit_assert.h"
 
 /* What kvmhost_x86_acpi_write() wrote before struct kvmhost_x86_acpi_pci_host
  * existed (captured from the library at that commit, 67a67e5): 2 vCPUs and

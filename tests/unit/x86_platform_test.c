@@ -28,38 +28,7 @@
 #define MiB (1024 * KiB)
 #define GiB (1024 * MiB)
 
-static void reset_error(void)
-{
-	kh_fail(EINVAL, "sentinel", "sentinel");
-}
-
-static void assert_error_set(void)
-{
-	const char *e = kvmhost_last_error();
-
-	assert_true(e[0] != '\0');
-	assert_null(strstr(e, "sentinel"));
-	assert_int_equal(strncmp(e, "kvmhost_", 8), 0);
-}
-
-#define ASSERT_FAILS(call, err)                                                                                        \
-	do {                                                                                                           \
-		reset_error();                                                                                         \
-		int r_ = (call);                                                                                       \
-		if (r_ != -(err))                                                                                      \
-			print_error("%s returned %d (%s), expected %d; last error: %s\n", #call, r_,                   \
-				    kvmhost_strerror(r_), -(err), kvmhost_last_error());                               \
-		assert_int_equal(r_, -(err));                                                                          \
-		assert_error_set();                                                                                    \
-	} while (0)
-
-#define ASSERT_OK(call)                                                                                                \
-	do {                                                                                                           \
-		int r_ = (call);                                                                                       \
-		if (r_ != 0)                                                                                           \
-			print_error("%s returned %d; last error: %s\n", #call, r_, kvmhost_last_error());              \
-		assert_int_equal(r_, 0);                                                                               \
-	} while (0)
+#include "unit_assert.h"
 
 /* ------------------------------------------------------------------ e820 */
 
