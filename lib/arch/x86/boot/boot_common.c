@@ -497,6 +497,35 @@ int kh_boot_place_cmdline(struct kh_boot *b, uint64_t max_end, uint64_t *gpa, ui
 	return 0;
 }
 
+int kh_boot_place_info(struct kh_boot *b, uint64_t gpa, uint64_t default_gpa, uint64_t size, uint64_t map_entry_size,
+		       const char *const names[3], struct kh_boot_info_area *a)
+{
+	int r;
+
+	a->gpa = gpa ? gpa : default_gpa;
+	a->size = size;
+	if (a->gpa & 7)
+		return KH_BOOT_FAIL(b, EINVAL, "%s 0x%llx is not 8-byte aligned", names[0], (unsigned long long)a->gpa);
+	if (a->gpa >= KH_BOOT_4G || size > KH_BOOT_4G - a->gpa)
+		return KH_BOOT_FAIL(b, EINVAL, "%s [0x%llx, +0x%llx) must lie below 4 GiB", names[1],
+				    (unsigned long long)a->gpa, (unsigned long long)size);
+	a->map_gpa = b->o.memmap_gpa ? b->o.memmap_gpa : kh_align_up(a->gpa + size, 8);
+	a->map_size = (uint64_t)b->e820_count * map_entry_size;
+	if (a->map_gpa & 7)
+		return KH_BOOT_FAIL(b, EINVAL, "memmap_gpa 0x%llx is not 8-byte aligned", (unsigned long long)a->map_gpa);
+	if (a->map_gpa >= KH_BOOT_4G || a->map_size > KH_BOOT_4G - a->map_gpa)
+		return KH_BOOT_FAIL(b, EINVAL, "%s [0x%llx, +0x%llx) must lie below 4 GiB", names[2],
+				    (unsigned long long)a->map_gpa, (unsigned long long)a->map_size);
+	r = kh_boot_claim(b, a->gpa, size, names[1], EINVAL);
+	if (r >= 0)
+		r = kh_boot_claim(b, a->map_gpa, a->map_size, names[2], EINVAL);
+	if (r < 0)
+		return r;
+	a->block = kh_boot_zalloc(b, size);
+	a->map = kh_boot_zalloc(b, a->map_size);
+	return a->block && a->map ? 0 : -ENOMEM;
+}
+
 int kh_boot_place_modules(struct kh_boot *b, int high, uint64_t lo, uint64_t hi, struct kh_boot_mod *mods,
 			  uint32_t *count)
 {

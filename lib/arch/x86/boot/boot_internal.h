@@ -149,6 +149,23 @@ int kh_boot_run(const char *func, struct kvmhost_memory *mem, const void *image,
  */
 int kh_boot_place_cmdline(struct kh_boot *b, uint64_t max_end, uint64_t *gpa, uint64_t *size);
 
+/*
+ * The information block of PVH and Multiboot (a fixed header, then the module
+ * list and the module strings) and the memory map after it: @gpa (the
+ * caller's option, or @default_gpa when 0) and o.memmap_gpa (or right after
+ * the block) must be 8-byte aligned and lie below 4 GiB; both are claimed.
+ * @names: the option's name for messages ("start_info_gpa"), then what the
+ * block and the map are ("the PVH start_info", "the PVH memmap").
+ * Sets the areas' addresses and sizes and zeroed host buffers to fill (the
+ * map with @map_entry_size bytes per e820 entry); 0 or KH_BOOT_FAIL's error.
+ */
+struct kh_boot_info_area {
+	uint64_t gpa, size, map_gpa, map_size;
+	uint8_t *block, *map;
+};
+int kh_boot_place_info(struct kh_boot *b, uint64_t gpa, uint64_t default_gpa, uint64_t size, uint64_t map_entry_size,
+		       const char *const names[3], struct kh_boot_info_area *a);
+
 /* Claim + queue the initrd and modules as modules 0..n-1 (PVH, Multiboot). */
 struct kh_boot_mod {
 	uint64_t gpa, size;

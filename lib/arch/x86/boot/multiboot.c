@@ -189,6 +189,8 @@ static int mb_plan(struct kh_boot *b, const uint8_t *img, size_t size, struct kv
 	struct mb_kernel k = {0};
 	size_t off, bad_off;
 	uint32_t flags, nmods = (o->initrd ? 1 : 0) + o->module_count, placed = 0;
+	static const char *const names[3] = {"mbi_gpa", "the Multiboot information", "the Multiboot memory map"};
+	struct kh_boot_info_area area;
 	uint64_t mbi, block, strings = sizeof(MB_LOADER_NAME), mmap, mmap_size, cmd_gpa, cmd_size, upper;
 	uint8_t *blk, *mm;
 	int r;
@@ -218,34 +220,19 @@ static int mb_plan(struct kh_boot *b, const uint8_t *img, size_t size, struct kv
 	for (uint32_t i = 0; i < o->module_count; i++)
 		if (o->modules[i].cmdline)
 			strings += strlen(o->modules[i].cmdline) + 1;
-	mbi = o->mbi_gpa ? o->mbi_gpa : KVMHOST_X86_BOOT_DEFAULT_MBI_GPA;
-	if (mbi & 7)
-		return KH_BOOT_FAIL(b, EINVAL, "mbi_gpa 0x%llx is not 8-byte aligned", (unsigned long long)mbi);
 	block = MBI_SIZE + (uint64_t)nmods * MBI_MOD_SIZE + strings;
-	if (mbi >= KH_BOOT_4G || block > KH_BOOT_4G - mbi)
-		return KH_BOOT_FAIL(b, EINVAL, "the Multiboot information [0x%llx, +0x%llx) must lie below 4 GiB",
-				    (unsigned long long)mbi, (unsigned long long)block);
-	mmap = o->memmap_gpa ? o->memmap_gpa : kh_align_up(mbi + block, 8);
-	mmap_size = (uint64_t)b->e820_count * MBI_MMAP_ENTRY_SIZE;
-	if (mmap & 7)
-		return KH_BOOT_FAIL(b, EINVAL, "memmap_gpa 0x%llx is not 8-byte aligned", (unsigned long long)mmap);
-	if (mmap >= KH_BOOT_4G || mmap_size > KH_BOOT_4G - mmap)
-		return KH_BOOT_FAIL(b, EINVAL, "the Multiboot memory map [0x%llx, +0x%llx) must lie below 4 GiB",
-				    (unsigned long long)mmap, (unsigned long long)mmap_size);
-	r = kh_boot_claim(b, mbi, block, "the Multiboot information", EINVAL);
-	if (r >= 0)
-		r = kh_boot_claim(b, mmap, mmap_size, "the Multiboot memory map", EINVAL);
+	r = kh_boot_place_info(b, o->mbi_gpa, KVMHOST_X86_BOOT_DEFAULT_MBI_GPA, block, MBI_MMAP_ENTRY_SIZE, names, &area);
 	if (r >= 0)
 		r = kh_boot_place_cmdline(b, KH_BOOT_4G, &cmd_gpa, &cmd_size);
 	if (r >= 0)
 		r = kh_boot_place_modules(b, 0, kh_align_up(k.end, KH_BOOT_PAGE), KH_BOOT_4G, mods, &placed);
 	if (r < 0)
 		return r;
-
-	blk = kh_boot_zalloc(b, block);
-	mm = kh_boot_zalloc(b, mmap_size);
-	if (!blk || !mm)
-		return -ENOMEM;
+	mbi = area.gpa;
+	mmap = area.map_gpa;
+	mmap_size = area.map_size;
+	blk = area.block;
+	mm = area.map;
 	upper = mb_ram_kib_from(b, 0x100000, KH_BOOT_4G);
 	kh_put32(blk + 0, MBI_MEMORY | (o->cmdline ? MBI_CMDLINE : 0) | MBI_MODS | MBI_MMAP | MBI_LOADER_NAME);
 	kh_put32(blk + 4, (uint32_t)mb_ram_kib_from(b, 0, 0xa0000)); /* mem_lower */

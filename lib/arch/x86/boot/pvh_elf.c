@@ -56,6 +56,8 @@ static int pvh_plan(struct kh_boot *b, const uint8_t *img, size_t size, struct k
 	const struct kvmhost_x86_boot_options *o = &b->o;
 	struct kh_boot_mod mods[1 + KVMHOST_X86_BOOT_MAX_MODULES];
 	struct kh_elf *e;
+	static const char *const names[3] = {"start_info_gpa", "the PVH start_info", "the PVH memmap"};
+	struct kh_boot_info_area area;
 	uint64_t entry = 0, si, block, strings = 0, memmap, memmap_size, cmd_gpa, cmd_size;
 	uint32_t nmods = (o->initrd ? 1 : 0) + o->module_count, placed = 0;
 	uint8_t *blk, *mm;
@@ -82,35 +84,21 @@ static int pvh_plan(struct kh_boot *b, const uint8_t *img, size_t size, struct k
 	for (uint32_t i = 0; i < o->module_count; i++)
 		if (o->modules[i].cmdline)
 			strings += strlen(o->modules[i].cmdline) + 1;
-	si = o->start_info_gpa ? o->start_info_gpa : KVMHOST_X86_BOOT_DEFAULT_START_INFO_GPA;
-	if (si & 7)
-		return KH_BOOT_FAIL(b, EINVAL, "start_info_gpa 0x%llx is not 8-byte aligned", (unsigned long long)si);
 	block = PVH_START_INFO_SIZE + (uint64_t)nmods * PVH_MODLIST_ENTRY_SIZE + strings;
-	if (si >= KH_BOOT_4G || block > KH_BOOT_4G - si)
-		return KH_BOOT_FAIL(b, EINVAL, "start_info [0x%llx, +0x%llx) must lie below 4 GiB",
-				    (unsigned long long)si, (unsigned long long)block);
-	memmap = o->memmap_gpa ? o->memmap_gpa : kh_align_up(si + block, 8);
-	memmap_size = (uint64_t)b->e820_count * PVH_MEMMAP_ENTRY_SIZE;
-	if (memmap & 7)
-		return KH_BOOT_FAIL(b, EINVAL, "memmap_gpa 0x%llx is not 8-byte aligned", (unsigned long long)memmap);
-	if (memmap >= KH_BOOT_4G || memmap_size > KH_BOOT_4G - memmap)
-		return KH_BOOT_FAIL(b, EINVAL, "the memmap [0x%llx, +0x%llx) must lie below 4 GiB",
-				    (unsigned long long)memmap, (unsigned long long)memmap_size);
-	r = kh_boot_claim(b, si, block, "the PVH start_info", EINVAL);
-	if (r >= 0)
-		r = kh_boot_claim(b, memmap, memmap_size, "the PVH memmap", EINVAL);
+	r = kh_boot_place_info(b, o->start_info_gpa, KVMHOST_X86_BOOT_DEFAULT_START_INFO_GPA, block,
+			       PVH_MEMMAP_ENTRY_SIZE, names, &area);
 	if (r >= 0)
 		r = kh_boot_place_cmdline(b, KH_BOOT_4G, &cmd_gpa, &cmd_size);
 	if (r >= 0)
 		r = kh_boot_place_modules(b, 1, KH_BOOT_PAGE, KH_BOOT_4G, mods, &placed);
 	if (r < 0)
 		return r;
-
 	/* start_info, modlist and strings, in one buffer. */
-	blk = kh_boot_zalloc(b, block);
-	mm = kh_boot_zalloc(b, memmap_size);
-	if (!blk || !mm)
-		return -ENOMEM;
+	si = area.gpa;
+	memmap = area.map_gpa;
+	memmap_size = area.map_size;
+	blk = area.block;
+	mm = area.map;
 	kh_put32(blk + 0, PVH_START_MAGIC);
 	kh_put32(blk + 4, 1); /* version 1: memmap fields valid */
 	kh_put32(blk + 8, 0); /* flags */
