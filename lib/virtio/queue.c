@@ -643,7 +643,7 @@ static int kh_vq_chain_dead(struct kvmhost_virtq *q, struct kh_vq_chain *c, cons
 
 KVMHOST_API int kvmhost_virtq_push(struct kvmhost_virtq *q, const struct kvmhost_virtq_chain *chain, uint32_t written)
 {
-	struct kh_vq_chain *c;
+	struct kh_vq_chain *c = NULL; /* set by kh_vq_chain_begin() when it succeeds */
 	uint64_t left = written;
 	int err;
 
@@ -680,7 +680,7 @@ out:
 
 KVMHOST_API int kvmhost_virtq_unpop(struct kvmhost_virtq *q, const struct kvmhost_virtq_chain *chain)
 {
-	struct kh_vq_chain *c;
+	struct kh_vq_chain *c = NULL; /* set by kh_vq_chain_begin() when it succeeds */
 	int err;
 
 	err = kh_vq_chain_begin(q, chain, &c, __func__);
