@@ -156,9 +156,11 @@ static const struct device_flag devices[] = {
      virtio_parse_rng,
      NULL},
     {{"transport", required_argument, NULL, DEVICE_FLAG + 5},
-     "--transport mmio|pci",
-     "how the virtio devices attach: virtio-mmio, described in the ACPI\n"
-     "                        DSDT (default), or virtio-pci behind a PCI host bridge, with MSI-X",
+     "--transport T",
+     "the virtio transport: mmio (default), virtio-mmio described in the\n"
+     "                        ACPI DSDT; mmio-cmdline, virtio-mmio on the kernel command line\n"
+     "                        with ISA IRQs, for guests without ACPI (acpi=off); pci, virtio-pci\n"
+     "                        behind a PCI host bridge in the DSDT, with MSI-X or INTx",
      virtio_parse_transport,
      NULL},
 };
@@ -318,7 +320,8 @@ static int setup_boot(struct vmm *v)
 	struct kvmhost_x86_mptable_options mpt = {
 	    .size = sizeof(mpt), .ncpus = v->ncpus, .flags = irq0, .gpa = 0xf0000};
 	struct kvmhost_x86_e820_entry e820[KVMHOST_X86_E820_MAX];
-	struct kvmhost_x86_boot_options bo = {.size = sizeof(bo), .cmdline = v->cmdline, .e820 = e820};
+	struct kvmhost_x86_boot_options bo = {.size = sizeof(bo), .e820 = e820};
+	char *cmdline = NULL; /* the command line plus what the devices add to it */
 	struct kvmhost_x86_boot_info info = {.size = sizeof(info)};
 	struct kvmhost_memory *mem = kvmhost_vm_memory(v->vm);
 	int r;
@@ -332,8 +335,13 @@ static int setup_boot(struct vmm *v)
 		return fail(EXIT_HOST, "platform tables");
 	bo.initrd = v->initrd;
 	bo.initrd_size = v->initrd_size;
-	if ((v->multiboot ? kvmhost_x86_boot_load_multiboot : kvmhost_x86_boot_load)(mem, v->kernel, v->kernel_size,
-										     &bo, &info) < 0)
+	if (asprintf(&cmdline, "%s%s", v->cmdline, v->virtio.cmdline) < 0)
+		return say(EXIT_HOST, "kernel command line: out of memory");
+	bo.cmdline = cmdline;
+	r = (v->multiboot ? kvmhost_x86_boot_load_multiboot : kvmhost_x86_boot_load)(mem, v->kernel, v->kernel_size, &bo,
+										     &info);
+	free(cmdline);
+	if (r < 0)
 		return usage_error("--kernel %s: %s", v->kernel_path, kvmhost_last_error());
 
 	/* The boot vCPU enters the kernel as the loader says; the others wait for the guest's INIT and SIPI. */

@@ -30,7 +30,8 @@ struct vcpu_slot {
 	pthread_t thread;
 };
 
-enum transport { TRANSPORT_MMIO, TRANSPORT_PCI };
+/* mmio: virtio-mmio in the DSDT; mmio-cmdline: on the kernel command line (guests without ACPI); pci */
+enum transport { TRANSPORT_MMIO, TRANSPORT_MMIO_CMDLINE, TRANSPORT_PCI };
 
 /* What the virtio flags asked for (filled while parsing), and the devices made from it. */
 struct virtio_config {
@@ -44,6 +45,7 @@ struct virtio_config {
 	uint8_t mac[6];			  /* --net ...,mac=; all zero: the default */
 	const char *console;		  /* --console: "stdio", "file:PATH" or "socket:PATH"; NULL: none */
 	bool rng;			  /* --rng */
+	char cmdline[MAX_VIRTIO * 48];	  /* mmio-cmdline: the virtio_mmio.device= words to add */
 	struct vdev *dev[MAX_VIRTIO];	  /* the devices, in the order the guest sees them */
 	uint32_t ndev;
 	struct kvmhost_pci_host *pci_host;  /* --transport pci */

@@ -80,10 +80,12 @@ int virtio_parse_transport(struct vmm *v, const char *arg)
 {
 	if (!strcmp(arg, "mmio"))
 		v->virtio.transport = TRANSPORT_MMIO;
+	else if (!strcmp(arg, "mmio-cmdline"))
+		v->virtio.transport = TRANSPORT_MMIO_CMDLINE;
 	else if (!strcmp(arg, "pci"))
 		v->virtio.transport = TRANSPORT_PCI;
 	else
-		return usage_error("--transport %s: want mmio or pci", arg);
+		return usage_error("--transport %s: want mmio, mmio-cmdline or pci", arg);
 	return 0;
 }
 
@@ -398,22 +400,33 @@ static int make_rng(struct vmm *v)
 
 /* ---- transports ---- */
 
+/* mmio-cmdline: ISA IRQs no legacy device of this machine uses (COM1 has 4, the PIT 0, the RTC 8, the i8042 1/12). */
+static const uint8_t isa_irqs[MAX_VIRTIO] = {5, 6, 7, 9, 10, 11, 14, 15};
+
 static int attach_mmio(struct vmm *v, struct vdev *d, uint32_t n)
 {
+	struct virtio_config *c = &v->virtio;
 	struct kvmhost_virtio_mmio_options mo = {.size = sizeof(mo), .name = d->what};
 	struct kvmhost_virtio_wire_options wo = {.size = sizeof(wo),
 						 .loop = v->loop,
 						 .flags = KVMHOST_VIRTIO_WIRE_IRQFD,
-						 .gsi = VIRTIO_MMIO_GSI_BASE + n};
+						 .gsi = c->transport == TRANSPORT_MMIO ? VIRTIO_MMIO_GSI_BASE + n : isa_irqs[n]};
 	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)n * VIRTIO_MMIO_STRIDE, window;
+	size_t used = strlen(c->cmdline);
 
 	if (kvmhost_virtio_mmio_create(d->dev, &mo, &d->mmio) < 0 || kvmhost_virtio_mmio_attach(d->mmio, v->mmio, base) < 0 ||
 	    kvmhost_virtio_mmio_get_window(d->mmio, NULL, &window) < 0 ||
 	    kvmhost_virtio_mmio_wire(v->vm, d->mmio, &wo, &d->wiring) < 0)
 		return -1;
-	v->acpi_dev[v->acpi_count++] = (struct kvmhost_x86_acpi_device){
-	    .hid = "LNRO0005", .uid = n, .mmio_base = base, .mmio_length = window, .irq = wo.gsi};
-	return 0;
+	if (c->transport == TRANSPORT_MMIO) {
+		v->acpi_dev[v->acpi_count++] = (struct kvmhost_x86_acpi_device){
+		    .hid = "LNRO0005", .uid = n, .mmio_base = base, .mmio_length = window, .irq = wo.gsi};
+		return 0;
+	}
+	c->cmdline[used] = ' ';
+	return kvmhost_virtio_mmio_cmdline(d->mmio, wo.gsi, c->cmdline + used + 1, sizeof(c->cmdline) - used - 1) < 0
+		   ? -1
+		   : 0;
 }
 
 /* INTx (for guests without MSI-X, e.g. Linux with pci=nomsi): the DSDT's _PRT gives pin INTA of slot s the GSI

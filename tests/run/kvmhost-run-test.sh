@@ -109,7 +109,7 @@ dd if=/dev/zero of="$tmp/disk" bs=64k count=16 2>/dev/null
 cp "$tmp/disk" "$tmp/disk2"
 net=
 if [ -c /dev/net/tun ] && [ "$(id -u)" -eq 0 ]; then net="--net tap=khrun$$"; fi
-for transport in mmio pci; do
+for transport in mmio mmio-cmdline pci; do
 	# shellcheck disable=SC2086 # $net is two words or none
 	expect_run 1 "$tmp/nothing" --kernel "$hello" --initrd "$tmp/module" --cmdline Z --debug-exit --serial none \
 		--transport $transport --disk "$tmp/disk" --disk "$tmp/disk2,ro" --rng --console="file:$tmp/hvc" $net

@@ -1,5 +1,5 @@
 #!/bin/sh
-# L2 guest test "pci_intx", for tests/lab/l1/virtio-intx.sh: booted with pci=nomsi, so the virtio-pci functions
+# L2 guest test "pci_intx", for tests/lab/l1/virtio-quick.sh: booted with pci=nomsi, so the virtio-pci functions
 # must run on INTx, routed by the DSDT's _PRT to IOAPIC pins (level). The disk (vda, ext4 on /mnt) is read and
 # written through its own test, then every virtio interrupt must be an IO-APIC one that has fired, none PCI-MSI.
 set -e
