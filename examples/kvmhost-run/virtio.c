@@ -58,7 +58,7 @@ struct vdev {
 	int wake_fd;	    /* eventfd the device's ready callback signals (net, console); -1: none */
 	int watched_fd;	    /* the fd in the loop now (net: fd; console: its input fd); -1: none */
 	uint32_t watched;   /* the events it is watched for */
-	bool input_done;    /* console: its input reached end of file */
+	bool input_done;    /* no more input: the console's reached end of file, the TAP failed */
 	const char *unlink; /* console socket: the path to remove at the end */
 };
 
@@ -214,7 +214,9 @@ static void net_rewatch(struct vdev *d)
 {
 	int w = kvmhost_virtio_net_wants(d->net);
 
-	watch(d, d->fd, w < 0 ? 0 : (uint32_t)w & (KVMHOST_LOOP_IN | KVMHOST_LOOP_OUT), on_net);
+	uint32_t mask = d->input_done ? KVMHOST_LOOP_OUT : KVMHOST_LOOP_IN | KVMHOST_LOOP_OUT;
+
+	watch(d, d->fd, w < 0 ? 0 : (uint32_t)w & mask, on_net);
 }
 
 static void on_net(int fd, uint32_t events, void *opaque)
@@ -226,8 +228,7 @@ static void on_net(int fd, uint32_t events, void *opaque)
 	if ((events & ~KVMHOST_LOOP_OUT) && (r = kvmhost_virtio_net_rx(d->net)) < 0 && r != -EAGAIN && r != -EINTR) {
 		say(0, "%s: receive: %s; no more input from the tap", d->what, strerror(-r));
 		kvmhost_virtio_net_set_link(d->net, 0);
-		watch(d, -1, 0, NULL);
-		return;
+		d->input_done = true;
 	}
 	if (events & KVMHOST_LOOP_OUT)
 		kvmhost_virtio_net_tx(d->net);
