@@ -63,7 +63,6 @@ int say(int status, const char *fmt, ...)
 	return status;
 }
 
-
 bool stop_vm(struct vmm *v, int status)
 {
 	int running = -1;
@@ -150,11 +149,7 @@ static const struct device_flag devices[] = {
      "                        COM1's output goes where --serial says, else nowhere",
      virtio_parse_console,
      NULL},
-    {{"rng", no_argument, NULL, DEVICE_FLAG + 4},
-     "--rng",
-     "virtio-rng, fed by getrandom()",
-     virtio_parse_rng,
-     NULL},
+    {{"rng", no_argument, NULL, DEVICE_FLAG + 4}, "--rng", "virtio-rng, fed by getrandom()", virtio_parse_rng, NULL},
     {{"transport", required_argument, NULL, DEVICE_FLAG + 5},
      "--transport T",
      "the virtio transport: mmio (default), virtio-mmio described in the\n"
@@ -338,8 +333,8 @@ static int setup_boot(struct vmm *v)
 	if (asprintf(&cmdline, "%s%s", v->cmdline, v->virtio.cmdline) < 0)
 		return say(EXIT_HOST, "kernel command line: out of memory");
 	bo.cmdline = cmdline;
-	r = (v->multiboot ? kvmhost_x86_boot_load_multiboot : kvmhost_x86_boot_load)(mem, v->kernel, v->kernel_size, &bo,
-										     &info);
+	r = (v->multiboot ? kvmhost_x86_boot_load_multiboot : kvmhost_x86_boot_load)(mem, v->kernel, v->kernel_size,
+										     &bo, &info);
 	free(cmdline);
 	if (r < 0)
 		return usage_error("--kernel %s: %s", v->kernel_path, kvmhost_last_error());

@@ -41,17 +41,17 @@ struct virtio_config {
 		bool readonly;
 	} disk[MAX_VIRTIO];
 	uint32_t ndisks;
-	const char *tap;		  /* --net tap=NAME */
-	uint8_t mac[6];			  /* --net ...,mac=; all zero: the default */
-	const char *console;		  /* --console: "stdio", "file:PATH" or "socket:PATH"; NULL: none */
-	bool rng;			  /* --rng */
-	char cmdline[MAX_VIRTIO * 48];	  /* mmio-cmdline: the virtio_mmio.device= words to add */
-	struct vdev *dev[MAX_VIRTIO];	  /* the devices, in the order the guest sees them */
+	const char *tap;	       /* --net tap=NAME */
+	uint8_t mac[6];		       /* --net ...,mac=; all zero: the default */
+	const char *console;	       /* --console: "stdio", "file:PATH" or "socket:PATH"; NULL: none */
+	bool rng;		       /* --rng */
+	char cmdline[MAX_VIRTIO * 48]; /* mmio-cmdline: the virtio_mmio.device= words to add */
+	struct vdev *dev[MAX_VIRTIO];  /* the devices, in the order the guest sees them */
 	uint32_t ndev;
-	struct kvmhost_pci_host *pci_host;  /* --transport pci */
-	struct kvmhost_msi_router *router;  /* --transport pci: MSI-X vectors as KVM MSI routes + irqfds */
+	struct kvmhost_pci_host *pci_host;	   /* --transport pci */
+	struct kvmhost_msi_router *router;	   /* --transport pci: MSI-X vectors as KVM MSI routes + irqfds */
 	struct kvmhost_x86_acpi_pci_host acpi_pci; /* --transport pci: the host bridge as the DSDT shows it */
-	struct intx_pin {		    /* --transport pci: INTA-D, a wired OR of the functions sharing one */
+	struct intx_pin { /* --transport pci: INTA-D, a wired OR of the functions sharing one */
 		struct kvmhost_vm *vm;
 		uint32_t gsi;
 		int asserted; /* functions asserting it now */

@@ -54,12 +54,12 @@ struct vdev {
 	struct kvmhost_virtio_pci *pci;
 	struct kvmhost_virtio_wiring *wiring;
 	struct kvmhost_irq_line *intx; /* pci: this function's INTA */
-	int fd;		    /* owned: the TAP fd (net), the listening socket (console socket:) */
-	int wake_fd;	    /* eventfd the device's ready callback signals (net, console); -1: none */
-	int watched_fd;	    /* the fd in the loop now (net: fd; console: its input fd); -1: none */
-	uint32_t watched;   /* the events it is watched for */
-	bool input_done;    /* no more input: the console's reached end of file, the TAP failed */
-	const char *unlink; /* console socket: the path to remove at the end */
+	int fd;			       /* owned: the TAP fd (net), the listening socket (console socket:) */
+	int wake_fd;		       /* eventfd the device's ready callback signals (net, console); -1: none */
+	int watched_fd;		       /* the fd in the loop now (net: fd; console: its input fd); -1: none */
+	uint32_t watched;	       /* the events it is watched for */
+	bool input_done;	       /* no more input: the console's reached end of file, the TAP failed */
+	const char *unlink;	       /* console socket: the path to remove at the end */
 };
 
 /* ---- flags ---- */
@@ -304,7 +304,8 @@ static int make_disk(struct vmm *v, uint32_t i)
 	    .size = sizeof(o),
 	    .path = v->virtio.disk[i].path,
 	    .flags = v->virtio.disk[i].readonly ? KVMHOST_VIRTIO_BLK_READONLY : 0,
-	    .num_queues = (uint16_t)(v->ncpus < KVMHOST_VIRTIO_BLK_MAX_QUEUES ? v->ncpus : KVMHOST_VIRTIO_BLK_MAX_QUEUES),
+	    .num_queues =
+		(uint16_t)(v->ncpus < KVMHOST_VIRTIO_BLK_MAX_QUEUES ? v->ncpus : KVMHOST_VIRTIO_BLK_MAX_QUEUES),
 	};
 	struct vdev *d = new_vdev(v, "--disk %s", o.path);
 
@@ -411,11 +412,13 @@ static int attach_mmio(struct vmm *v, struct vdev *d, uint32_t n)
 	struct kvmhost_virtio_wire_options wo = {.size = sizeof(wo),
 						 .loop = v->loop,
 						 .flags = KVMHOST_VIRTIO_WIRE_IRQFD,
-						 .gsi = c->transport == TRANSPORT_MMIO ? VIRTIO_MMIO_GSI_BASE + n : isa_irqs[n]};
+						 .gsi = c->transport == TRANSPORT_MMIO ? VIRTIO_MMIO_GSI_BASE + n
+										       : isa_irqs[n]};
 	uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)n * VIRTIO_MMIO_STRIDE, window;
 	size_t used = strlen(c->cmdline);
 
-	if (kvmhost_virtio_mmio_create(d->dev, &mo, &d->mmio) < 0 || kvmhost_virtio_mmio_attach(d->mmio, v->mmio, base) < 0 ||
+	if (kvmhost_virtio_mmio_create(d->dev, &mo, &d->mmio) < 0 ||
+	    kvmhost_virtio_mmio_attach(d->mmio, v->mmio, base) < 0 ||
 	    kvmhost_virtio_mmio_get_window(d->mmio, NULL, &window) < 0 ||
 	    kvmhost_virtio_mmio_wire(v->vm, d->mmio, &wo, &d->wiring) < 0)
 		return -1;
@@ -471,8 +474,10 @@ static int attach_pci(struct vmm *v, struct vdev *d, uint32_t n)
 {
 	uint32_t slot = n + 1;
 	struct intx_pin *pin = &v->virtio.intx[slot % 4];
-	struct kvmhost_irq_line_options lo = {.size = sizeof(lo), .set_level = intx_set, .opaque = pin, .name = d->what};
-	struct kvmhost_virtio_pci_options po = {.size = sizeof(po), .interrupt_line = (uint8_t)pin->gsi, .name = d->what};
+	struct kvmhost_irq_line_options lo = {
+	    .size = sizeof(lo), .set_level = intx_set, .opaque = pin, .name = d->what};
+	struct kvmhost_virtio_pci_options po = {
+	    .size = sizeof(po), .interrupt_line = (uint8_t)pin->gsi, .name = d->what};
 	struct kvmhost_virtio_wire_options wo = {.size = sizeof(wo), .loop = v->loop, .router = v->virtio.router};
 
 	if (kvmhost_irq_line_create(&lo, &d->intx) < 0)
@@ -511,7 +516,9 @@ int virtio_add(struct vmm *v)
 			bad = c->dev[i];
 	if (r)
 		return say(EXIT_HOST, "%s: %s", bad ? bad->what : what,
-			   r == -ENOMEM ? "out of memory" : bad && bad->err[0] ? bad->err : kvmhost_last_error());
+			   r == -ENOMEM		? "out of memory"
+			   : bad && bad->err[0] ? bad->err
+						: kvmhost_last_error());
 	/* The host side starts: the TAP as the device wants it, the console's input, the ready eventfds. */
 	for (uint32_t i = 0; i < c->ndev; i++) {
 		struct vdev *d = c->dev[i];

@@ -512,7 +512,8 @@ int kh_boot_place_info(struct kh_boot *b, uint64_t gpa, uint64_t default_gpa, ui
 	a->map_gpa = b->o.memmap_gpa ? b->o.memmap_gpa : kh_align_up(a->gpa + size, 8);
 	a->map_size = (uint64_t)b->e820_count * map_entry_size;
 	if (a->map_gpa & 7)
-		return KH_BOOT_FAIL(b, EINVAL, "memmap_gpa 0x%llx is not 8-byte aligned", (unsigned long long)a->map_gpa);
+		return KH_BOOT_FAIL(b, EINVAL, "memmap_gpa 0x%llx is not 8-byte aligned",
+				    (unsigned long long)a->map_gpa);
 	if (a->map_gpa >= KH_BOOT_4G || a->map_size > KH_BOOT_4G - a->map_gpa)
 		return KH_BOOT_FAIL(b, EINVAL, "%s [0x%llx, +0x%llx) must lie below 4 GiB", names[2],
 				    (unsigned long long)a->map_gpa, (unsigned long long)a->map_size);

@@ -221,7 +221,8 @@ static int mb_plan(struct kh_boot *b, const uint8_t *img, size_t size, struct kv
 		if (o->modules[i].cmdline)
 			strings += strlen(o->modules[i].cmdline) + 1;
 	block = MBI_SIZE + (uint64_t)nmods * MBI_MOD_SIZE + strings;
-	r = kh_boot_place_info(b, o->mbi_gpa, KVMHOST_X86_BOOT_DEFAULT_MBI_GPA, block, MBI_MMAP_ENTRY_SIZE, names, &area);
+	r = kh_boot_place_info(b, o->mbi_gpa, KVMHOST_X86_BOOT_DEFAULT_MBI_GPA, block, MBI_MMAP_ENTRY_SIZE, names,
+			       &area);
 	if (r >= 0)
 		r = kh_boot_place_cmdline(b, KH_BOOT_4G, &cmd_gpa, &cmd_size);
 	if (r >= 0)
