@@ -33,7 +33,7 @@
 /* bench/guests/bench_pio.S, built and embedded by CMake:
  * 1: out %al, $0x10 ; inc %al ; jmp 1b */
 extern const unsigned char guest_bench_pio[], guest_bench_pio_end[];
-#define guest	    guest_bench_pio
+#define guest	   guest_bench_pio
 #define GUEST_SIZE ((size_t)(guest_bench_pio_end - guest_bench_pio))
 
 static void die(const char *what)

@@ -25,7 +25,7 @@
 
 /* bench/guests/bench_hlt.S, built and embedded by CMake: hlt */
 extern const unsigned char guest_bench_hlt[], guest_bench_hlt_end[];
-#define guest	    guest_bench_hlt
+#define guest	   guest_bench_hlt
 #define GUEST_SIZE ((size_t)(guest_bench_hlt_end - guest_bench_hlt))
 
 static void die(const char *what)

@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test]
 set -eu
 build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev liburing-dev"
-test_pkgs="clang qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod acpica-tools"
+test_pkgs="clang clang-format qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod acpica-tools"
 case "${1:-build}" in
 	build) want=$build_pkgs ;;
 	test) want="$build_pkgs $test_pkgs" ;;

@@ -1,9 +1,11 @@
 #!/bin/sh
 # The README's test command, and the whole of CI (.ci/run calls it).
 # 1. install what the build, the tests and the lab need (apt-get);
-# 2. build and run the unit, abi and kvm tiers, then the lab tier;
-# 3. build again with ASan+UBSan and run the unit and kvm tiers;
-# 4. fuzz the virtio queue walker and transports for a short time (clang, libFuzzer).
+# 2. check the C sources' formatting (.clang-format);
+# 3. build and run the unit, abi and kvm tiers; compile a Release (-O3) build;
+# 4. build again with ASan+UBSan and run the unit and kvm tiers;
+# 5. fuzz the virtio queue walker and transports for a short time (clang, libFuzzer);
+# 6. the lab tier.
 # kvm-tier tests skip (exit 77, with a reason) where /dev/kvm is missing.
 # Set KVMHOST_SKIP_LAB=1 to leave the lab out (for quick local runs only).
 set -eu
@@ -13,6 +15,15 @@ jobs=$(nproc)
 status=0
 
 step() { printf '\n=== %s\n' "$*"; }
+
+step "format (.clang-format; fix with: clang-format -i FILE)"
+unformatted=$(git ls-files '*.c' '*.h' | while read -r f; do
+	clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "$f"
+done)
+if [ -n "$unformatted" ]; then
+	echo "not formatted as .clang-format says:" $unformatted
+	status=1
+fi
 
 step "build (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

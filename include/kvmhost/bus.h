@@ -46,13 +46,13 @@ typedef int (*kvmhost_bus_write_fn)(void *opaque, uint64_t offset, const void *d
 
 /** A range to claim on a bus; size rules as kvmhost_system_options. */
 struct kvmhost_bus_range {
-	size_t size;                /**< sizeof(struct kvmhost_bus_range) */
-	uint64_t base;              /**< first address */
-	uint64_t length;            /**< bytes; non-zero; the last byte, base + length - 1, must not pass 2^64 - 1 */
+	size_t size;		    /**< sizeof(struct kvmhost_bus_range) */
+	uint64_t base;		    /**< first address */
+	uint64_t length;	    /**< bytes; non-zero; the last byte, base + length - 1, must not pass 2^64 - 1 */
 	kvmhost_bus_read_fn read;   /**< NULL: reads return all ones */
 	kvmhost_bus_write_fn write; /**< NULL: writes are dropped */
-	void *opaque;               /**< passed to the callbacks */
-	const char *name;           /**< for messages; copied; may be NULL */
+	void *opaque;		    /**< passed to the callbacks */
+	const char *name;	    /**< for messages; copied; may be NULL */
 };
 
 /** Return value of dispatch when no range claimed the access. */

@@ -48,13 +48,13 @@ enum kvmhost_io_space {
 
 /** Describes an ioeventfd; size rules as kvmhost_system_options. */
 struct kvmhost_ioeventfd_options {
-	size_t size;                  /**< sizeof(struct kvmhost_ioeventfd_options) */
-	enum kvmhost_io_space space;  /**< PIO or MMIO */
-	uint64_t addr;                /**< port or guest physical address */
-	uint32_t len;                 /**< access size 1, 2, 4 or 8; 0 (MMIO only) matches any size */
-	int fd;                       /**< eventfd to signal */
-	uint32_t datamatch;           /**< non-zero: fire only when the value written equals datamatch_value */
-	uint64_t datamatch_value;     /**< value to match; must fit in len bytes; 0 without datamatch */
+	size_t size;		     /**< sizeof(struct kvmhost_ioeventfd_options) */
+	enum kvmhost_io_space space; /**< PIO or MMIO */
+	uint64_t addr;		     /**< port or guest physical address */
+	uint32_t len;		     /**< access size 1, 2, 4 or 8; 0 (MMIO only) matches any size */
+	int fd;			     /**< eventfd to signal */
+	uint32_t datamatch;	     /**< non-zero: fire only when the value written equals datamatch_value */
+	uint64_t datamatch_value;    /**< value to match; must fit in len bytes; 0 without datamatch */
 };
 
 /** Register an ioeventfd (KVM_IOEVENTFD). -EINVAL for bad options (ports

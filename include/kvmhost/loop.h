@@ -29,7 +29,7 @@ extern "C" {
 struct kvmhost_loop;
 
 /** Loop readiness flags (same values as EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP). @{ */
-#define KVMHOST_LOOP_IN 0x001u
+#define KVMHOST_LOOP_IN	 0x001u
 #define KVMHOST_LOOP_OUT 0x004u
 #define KVMHOST_LOOP_ERR 0x008u
 #define KVMHOST_LOOP_HUP 0x010u
@@ -50,8 +50,7 @@ KVMHOST_API int kvmhost_loop_fd(const struct kvmhost_loop *loop);
  * @return 0; -EEXIST if @p fd is watched already; -EINVAL for bad arguments;
  *         -EPERM for a file epoll cannot watch (a regular file).
  */
-KVMHOST_API int kvmhost_loop_add(struct kvmhost_loop *loop, int fd, uint32_t events, kvmhost_loop_fn fn,
-				 void *opaque);
+KVMHOST_API int kvmhost_loop_add(struct kvmhost_loop *loop, int fd, uint32_t events, kvmhost_loop_fn fn, void *opaque);
 /** Stop watching @p fd. -ENOENT if not watched. */
 KVMHOST_API int kvmhost_loop_remove(struct kvmhost_loop *loop, int fd);
 

@@ -82,17 +82,17 @@ enum kvmhost_memory_backing {
  * Fields that belong to another backing (fd_offset, host_addr,
  * hugepage_size) must be zero. */
 struct kvmhost_memory_options {
-	size_t size;                          /**< sizeof(struct kvmhost_memory_options) */
-	uint64_t guest_phys_addr;             /**< start; page aligned (huge-page aligned for HUGETLB) */
-	uint64_t length;                      /**< bytes; non-zero, page aligned */
-	enum kvmhost_memory_backing backing;  /**< where the memory comes from */
-	uint32_t flags;                       /**< KVMHOST_MEMORY_* flags */
-	int fd;                               /**< KVMHOST_MEMORY_FILE: the file, O_RDWR (O_RDONLY only for a
-					       *   READONLY region, which is then mapped read-only) */
-	uint64_t fd_offset;                   /**< KVMHOST_MEMORY_FILE: offset, page aligned */
-	void *host_addr;                      /**< KVMHOST_MEMORY_HOST_POINTER: the mapping, page aligned */
-	uint64_t hugepage_size;               /**< KVMHOST_MEMORY_HUGETLB: 0 (default size), 2 MiB or 1 GiB */
-	const char *name;                     /**< memfd name and debug name; copied; may be NULL */
+	size_t size;			     /**< sizeof(struct kvmhost_memory_options) */
+	uint64_t guest_phys_addr;	     /**< start; page aligned (huge-page aligned for HUGETLB) */
+	uint64_t length;		     /**< bytes; non-zero, page aligned */
+	enum kvmhost_memory_backing backing; /**< where the memory comes from */
+	uint32_t flags;			     /**< KVMHOST_MEMORY_* flags */
+	int fd;				     /**< KVMHOST_MEMORY_FILE: the file, O_RDWR (O_RDONLY only for a
+					      *   READONLY region, which is then mapped read-only) */
+	uint64_t fd_offset;		     /**< KVMHOST_MEMORY_FILE: offset, page aligned */
+	void *host_addr;		     /**< KVMHOST_MEMORY_HOST_POINTER: the mapping, page aligned */
+	uint64_t hugepage_size;		     /**< KVMHOST_MEMORY_HUGETLB: 0 (default size), 2 MiB or 1 GiB */
+	const char *name;		     /**< memfd name and debug name; copied; may be NULL */
 };
 
 /**
@@ -227,8 +227,7 @@ KVMHOST_API int kvmhost_memory_fetch_vmm_dirty(struct kvmhost_memory_region *reg
 /** Turn KVM dirty page logging on (@p enable 1) or off (0) for a VM region's
  * slot. Asking for the current state is a no-op. -EINVAL for NULL or another
  * @p enable, -ENOENT if the region is not the VM's. */
-KVMHOST_API int kvmhost_vm_set_dirty_logging(struct kvmhost_vm *vm, struct kvmhost_memory_region *region,
-					     int enable);
+KVMHOST_API int kvmhost_vm_set_dirty_logging(struct kvmhost_vm *vm, struct kvmhost_memory_region *region, int enable);
 
 /**
  * Fetch and clear KVM's dirty log of a region (pages the guest wrote since
@@ -242,8 +241,8 @@ KVMHOST_API int kvmhost_vm_set_dirty_logging(struct kvmhost_vm *vm, struct kvmho
  *         the region is not the VM's; -ENOSPC if the buffer is too small;
  *         ioctl errors.
  */
-KVMHOST_API int kvmhost_vm_get_dirty_log(struct kvmhost_vm *vm, struct kvmhost_memory_region *region,
-					 uint64_t *bitmap, size_t bitmap_size);
+KVMHOST_API int kvmhost_vm_get_dirty_log(struct kvmhost_vm *vm, struct kvmhost_memory_region *region, uint64_t *bitmap,
+					 size_t bitmap_size);
 
 /** Return 1 if the VM uses KVM_CLEAR_DIRTY_LOG with manual protection, 0 if
  * not, -EINVAL for NULL. */

@@ -36,10 +36,10 @@ struct kvmhost_system;
  * structs, and newer (larger) ones if the bytes it does not know are zero.
  */
 struct kvmhost_system_options {
-	size_t size;             /**< sizeof(struct kvmhost_system_options) */
+	size_t size;		 /**< sizeof(struct kvmhost_system_options) */
 	const char *device_path; /**< KVM device node; NULL means "/dev/kvm" */
-	int kick_signal;         /**< signal used by kvmhost_vcpu_kick(); 0 means SIGRTMIN + 1 */
-	uint32_t flags;          /**< KVMHOST_SYSTEM_* flags */
+	int kick_signal;	 /**< signal used by kvmhost_vcpu_kick(); 0 means SIGRTMIN + 1 */
+	uint32_t flags;		 /**< KVMHOST_SYSTEM_* flags */
 };
 
 /**

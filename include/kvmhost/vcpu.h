@@ -31,21 +31,21 @@ struct kvmhost_vcpu;
 
 /** Why kvmhost_vcpu_run() returned. */
 enum kvmhost_exit_reason {
-	KVMHOST_EXIT_UNKNOWN = 0,        /**< a KVM exit the library does not decode: see kvm_exit_reason */
-	KVMHOST_EXIT_IO = 1,             /**< port I/O: see io */
-	KVMHOST_EXIT_MMIO = 2,           /**< MMIO outside memory slots: see mmio */
-	KVMHOST_EXIT_HLT = 3,            /**< HLT with no in-kernel LAPIC */
-	KVMHOST_EXIT_SHUTDOWN = 4,       /**< triple fault or similar: the VM must reset */
-	KVMHOST_EXIT_SYSTEM_EVENT = 5,   /**< reset/shutdown/crash requested: see system_event */
-	KVMHOST_EXIT_INTERNAL_ERROR = 6, /**< KVM could not continue: see internal */
-	KVMHOST_EXIT_FAIL_ENTRY = 7,     /**< VM entry failed: see fail_entry */
-	KVMHOST_EXIT_KICKED = 8,         /**< interrupted by kvmhost_vcpu_kick() or a signal */
-	KVMHOST_EXIT_DEBUG = 9,          /**< debug exception with guest debugging on */
+	KVMHOST_EXIT_UNKNOWN = 0,	   /**< a KVM exit the library does not decode: see kvm_exit_reason */
+	KVMHOST_EXIT_IO = 1,		   /**< port I/O: see io */
+	KVMHOST_EXIT_MMIO = 2,		   /**< MMIO outside memory slots: see mmio */
+	KVMHOST_EXIT_HLT = 3,		   /**< HLT with no in-kernel LAPIC */
+	KVMHOST_EXIT_SHUTDOWN = 4,	   /**< triple fault or similar: the VM must reset */
+	KVMHOST_EXIT_SYSTEM_EVENT = 5,	   /**< reset/shutdown/crash requested: see system_event */
+	KVMHOST_EXIT_INTERNAL_ERROR = 6,   /**< KVM could not continue: see internal */
+	KVMHOST_EXIT_FAIL_ENTRY = 7,	   /**< VM entry failed: see fail_entry */
+	KVMHOST_EXIT_KICKED = 8,	   /**< interrupted by kvmhost_vcpu_kick() or a signal */
+	KVMHOST_EXIT_DEBUG = 9,		   /**< debug exception with guest debugging on */
 	KVMHOST_EXIT_IRQ_WINDOW_OPEN = 10, /**< the guest can take an interrupt (userspace irqchip) */
-	KVMHOST_EXIT_HYPERCALL = 11,     /**< see hypercall */
-	KVMHOST_EXIT_X86_RDMSR = 12,     /**< MSR read to be handled by userspace: see msr */
-	KVMHOST_EXIT_X86_WRMSR = 13,     /**< MSR write to be handled by userspace: see msr */
-	KVMHOST_EXIT_IOAPIC_EOI = 14,    /**< split irqchip: EOI of a level-triggered vector */
+	KVMHOST_EXIT_HYPERCALL = 11,	   /**< see hypercall */
+	KVMHOST_EXIT_X86_RDMSR = 12,	   /**< MSR read to be handled by userspace: see msr */
+	KVMHOST_EXIT_X86_WRMSR = 13,	   /**< MSR write to be handled by userspace: see msr */
+	KVMHOST_EXIT_IOAPIC_EOI = 14,	   /**< split irqchip: EOI of a level-triggered vector */
 };
 
 /**
@@ -54,57 +54,57 @@ enum kvmhost_exit_reason {
  */
 struct kvmhost_exit {
 	enum kvmhost_exit_reason reason; /**< decoded reason */
-	uint32_t kvm_exit_reason;        /**< raw KVM_EXIT_* value */
+	uint32_t kvm_exit_reason;	 /**< raw KVM_EXIT_* value */
 	union {
 		/** KVMHOST_EXIT_IO. For reads, fill data before the next run. */
 		struct {
-			uint16_t port;     /**< first port */
-			uint8_t size;      /**< access size: 1, 2 or 4 */
-			uint8_t is_write;  /**< 1 for OUT, 0 for IN */
-			uint32_t count;    /**< number of accesses (REP string I/O) */
-			uint8_t *data;     /**< size * count bytes, inside the vCPU's kvm_run page */
+			uint16_t port;	  /**< first port */
+			uint8_t size;	  /**< access size: 1, 2 or 4 */
+			uint8_t is_write; /**< 1 for OUT, 0 for IN */
+			uint32_t count;	  /**< number of accesses (REP string I/O) */
+			uint8_t *data;	  /**< size * count bytes, inside the vCPU's kvm_run page */
 		} io;
 		/** KVMHOST_EXIT_MMIO. For reads, fill data before the next run. */
 		struct {
-			uint64_t addr;     /**< guest physical address */
-			uint32_t len;      /**< 1 to 8 bytes */
-			uint8_t is_write;  /**< 1 for a store */
-			uint8_t *data;     /**< len bytes */
+			uint64_t addr;	  /**< guest physical address */
+			uint32_t len;	  /**< 1 to 8 bytes */
+			uint8_t is_write; /**< 1 for a store */
+			uint8_t *data;	  /**< len bytes */
 		} mmio;
 		/** KVMHOST_EXIT_SYSTEM_EVENT. */
 		struct {
-			uint32_t type;         /**< KVM_SYSTEM_EVENT_* */
-			uint32_t ndata;        /**< entries in data */
-			const uint64_t *data;  /**< event data */
+			uint32_t type;	      /**< KVM_SYSTEM_EVENT_* */
+			uint32_t ndata;	      /**< entries in data */
+			const uint64_t *data; /**< event data */
 		} system_event;
 		/** KVMHOST_EXIT_INTERNAL_ERROR. */
 		struct {
-			uint32_t suberror;     /**< KVM_INTERNAL_ERROR_* */
-			uint32_t ndata;        /**< entries in data */
-			const uint64_t *data;  /**< extra data KVM gave */
-			uint8_t insn_len;      /**< bytes in insn, 0 when KVM gave none */
-			uint8_t insn[15];      /**< the instruction KVM failed to emulate */
+			uint32_t suberror;    /**< KVM_INTERNAL_ERROR_* */
+			uint32_t ndata;	      /**< entries in data */
+			const uint64_t *data; /**< extra data KVM gave */
+			uint8_t insn_len;     /**< bytes in insn, 0 when KVM gave none */
+			uint8_t insn[15];     /**< the instruction KVM failed to emulate */
 		} internal;
 		/** KVMHOST_EXIT_FAIL_ENTRY. */
 		struct {
 			uint64_t hardware_reason; /**< VMX/SVM specific code */
-			uint32_t cpu;             /**< host CPU */
+			uint32_t cpu;		  /**< host CPU */
 		} fail_entry;
 		/** KVMHOST_EXIT_HYPERCALL. Set *ret before the next run. */
 		struct {
-			uint64_t nr;       /**< hypercall number */
+			uint64_t nr;	      /**< hypercall number */
 			const uint64_t *args; /**< six arguments */
-			uint64_t *ret;     /**< return value to the guest */
+			uint64_t *ret;	      /**< return value to the guest */
 		} hypercall;
 		/** KVMHOST_EXIT_X86_RDMSR / KVMHOST_EXIT_X86_WRMSR. */
 		struct {
-			uint32_t index;    /**< MSR number */
-			uint8_t *error;    /**< set to 1 to inject #GP */
-			uint64_t *data;    /**< value written, or to fill for a read */
+			uint32_t index; /**< MSR number */
+			uint8_t *error; /**< set to 1 to inject #GP */
+			uint64_t *data; /**< value written, or to fill for a read */
 		} msr;
 		/** KVMHOST_EXIT_IOAPIC_EOI. */
 		struct {
-			uint8_t vector;    /**< EOI'd vector */
+			uint8_t vector; /**< EOI'd vector */
 		} eoi;
 	};
 };

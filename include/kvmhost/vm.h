@@ -30,9 +30,9 @@ struct kvmhost_vm;
 
 /** Options for kvmhost_vm_create(); same size rules as kvmhost_system_options. */
 struct kvmhost_vm_options {
-	size_t size;          /**< sizeof(struct kvmhost_vm_options) */
-	unsigned long type;   /**< machine type passed to KVM_CREATE_VM; 0 is the default */
-	const char *name;     /**< name used in log and error messages; copied; may be NULL */
+	size_t size;	    /**< sizeof(struct kvmhost_vm_options) */
+	unsigned long type; /**< machine type passed to KVM_CREATE_VM; 0 is the default */
+	const char *name;   /**< name used in log and error messages; copied; may be NULL */
 };
 
 /**

@@ -123,18 +123,18 @@ KVMHOST_API int kvmhost_x86_vcpu_setup_real_mode(struct kvmhost_vcpu *vcpu, uint
 
 /** Options for kvmhost_x86_vcpu_setup_long_mode(); size rules as elsewhere. */
 struct kvmhost_x86_long_mode_options {
-	size_t size;             /**< sizeof(struct kvmhost_x86_long_mode_options) */
-	uint64_t entry;          /**< RIP */
-	uint64_t stack;          /**< RSP */
-	uint64_t page_table_gpa; /**< 4 KiB aligned; the helper writes 3 pages there (PML4, PDPT, PD) */
+	size_t size;		    /**< sizeof(struct kvmhost_x86_long_mode_options) */
+	uint64_t entry;		    /**< RIP */
+	uint64_t stack;		    /**< RSP */
+	uint64_t page_table_gpa;    /**< 4 KiB aligned; the helper writes 3 pages there (PML4, PDPT, PD) */
 	uint64_t identity_map_size; /**< bytes identity-mapped with 2 MiB pages; 0 means 1 GiB; at most 1 GiB */
-	uint32_t user_mode;      /**< 1: start at CPL3 (flat user segments, pages user-accessible,
-				      RFLAGS.IOPL 3 so the guest may use IN/OUT) */
-	uint64_t gdt_gpa;        /**< 0: no GDT written; else a 4 KiB aligned page where the helper
-				      writes a flat GDT and a 64-bit TSS (RSP0 = stack) with an I/O
-				      bitmap allowing ports 0-0x3fff. Needed for user_mode guests on
-				      hosts that ignore IOPL (the nested PVM) and for any fault at CPL3.
-				      Selectors: kernel CS 0x08/DS 0x10, user CS 0x23/DS 0x1b, TR 0x28 */
+	uint32_t user_mode;	    /**< 1: start at CPL3 (flat user segments, pages user-accessible,
+					 RFLAGS.IOPL 3 so the guest may use IN/OUT) */
+	uint64_t gdt_gpa;	    /**< 0: no GDT written; else a 4 KiB aligned page where the helper
+					 writes a flat GDT and a 64-bit TSS (RSP0 = stack) with an I/O
+					 bitmap allowing ports 0-0x3fff. Needed for user_mode guests on
+					 hosts that ignore IOPL (the nested PVM) and for any fault at CPL3.
+					 Selectors: kernel CS 0x08/DS 0x10, user CS 0x23/DS 0x1b, TR 0x28 */
 };
 
 /**

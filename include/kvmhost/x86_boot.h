@@ -58,10 +58,10 @@ struct kvmhost_memory;
 struct kvmhost_vcpu;
 
 /** @name e820 memory types (also used for the PVH memmap and the Multiboot mmap) @{ */
-#define KVMHOST_X86_E820_RAM 1      /**< usable RAM */
+#define KVMHOST_X86_E820_RAM	  1 /**< usable RAM */
 #define KVMHOST_X86_E820_RESERVED 2 /**< reserved (firmware, MMIO holes) */
-#define KVMHOST_X86_E820_ACPI 3     /**< ACPI tables, reclaimable after boot */
-#define KVMHOST_X86_E820_NVS 4      /**< ACPI non-volatile storage */
+#define KVMHOST_X86_E820_ACPI	  3 /**< ACPI tables, reclaimable after boot */
+#define KVMHOST_X86_E820_NVS	  4 /**< ACPI non-volatile storage */
 #define KVMHOST_X86_E820_UNUSABLE 5 /**< bad memory */
 /** @} */
 
@@ -74,11 +74,11 @@ struct kvmhost_vcpu;
 #define KVMHOST_X86_BOOT_CMDLINE_MAX 65535
 
 /** Default guest-physical placements (used where the option is 0). @{ */
-#define KVMHOST_X86_BOOT_DEFAULT_KERNEL_GPA 0x100000ull      /**< bzImage protected-mode kernel */
+#define KVMHOST_X86_BOOT_DEFAULT_KERNEL_GPA	 0x100000ull /**< bzImage protected-mode kernel */
 #define KVMHOST_X86_BOOT_DEFAULT_BOOT_PARAMS_GPA 0x7000ull   /**< Linux zero page (4 KiB) */
-#define KVMHOST_X86_BOOT_DEFAULT_START_INFO_GPA 0x6000ull    /**< PVH hvm_start_info */
-#define KVMHOST_X86_BOOT_DEFAULT_MBI_GPA 0x9000ull           /**< Multiboot information */
-#define KVMHOST_X86_BOOT_DEFAULT_CMDLINE_GPA 0x20000ull      /**< kernel command line */
+#define KVMHOST_X86_BOOT_DEFAULT_START_INFO_GPA	 0x6000ull   /**< PVH hvm_start_info */
+#define KVMHOST_X86_BOOT_DEFAULT_MBI_GPA	 0x9000ull   /**< Multiboot information */
+#define KVMHOST_X86_BOOT_DEFAULT_CMDLINE_GPA	 0x20000ull  /**< kernel command line */
 /** @} */
 
 /**
@@ -94,16 +94,16 @@ struct kvmhost_x86_e820_entry {
 /** A boot module (Multiboot module, PVH modlist entry). */
 struct kvmhost_x86_boot_module {
 	const void *data;    /**< contents; copied into guest memory */
-	size_t size;         /**< bytes; non-zero */
+	size_t size;	     /**< bytes; non-zero */
 	const char *cmdline; /**< string handed with it (Multiboot "string", PVH cmdline_paddr); may be NULL */
 };
 
 /** Which loader handled an image. */
 enum kvmhost_x86_boot_format {
-	KVMHOST_X86_BOOT_BZIMAGE = 1,   /**< Linux bzImage, x86 boot protocol 2.06 or later */
-	KVMHOST_X86_BOOT_PVH_ELF = 2,   /**< ELF32/ELF64 with a Xen PHYS32_ENTRY (PVH) note */
+	KVMHOST_X86_BOOT_BZIMAGE = 1,	/**< Linux bzImage, x86 boot protocol 2.06 or later */
+	KVMHOST_X86_BOOT_PVH_ELF = 2,	/**< ELF32/ELF64 with a Xen PHYS32_ENTRY (PVH) note */
 	KVMHOST_X86_BOOT_MULTIBOOT = 3, /**< Multiboot v1 kernel (ELF, or a.out kludge) */
-	KVMHOST_X86_BOOT_RAW = 4,       /**< raw binary at a caller-chosen address */
+	KVMHOST_X86_BOOT_RAW = 4,	/**< raw binary at a caller-chosen address */
 };
 
 /**
@@ -146,31 +146,31 @@ enum kvmhost_x86_entry_kind {
  * Placement fields a loader does not use are ignored.
  */
 struct kvmhost_x86_boot_options {
-	size_t size;         /**< sizeof(struct kvmhost_x86_boot_options) */
+	size_t size;	     /**< sizeof(struct kvmhost_x86_boot_options) */
 	const char *cmdline; /**< kernel command line (copied); NULL for none */
 	const void *initrd;  /**< initrd / initramfs contents (copied); NULL for none. PVH: module 0;
 				  Multiboot: module 0 (with no string) */
 	size_t initrd_size;  /**< bytes; non-zero exactly when initrd is set */
 	const struct kvmhost_x86_boot_module *modules; /**< PVH and Multiboot modules, after the initrd */
-	uint32_t module_count;                         /**< entries in modules; at most KVMHOST_X86_BOOT_MAX_MODULES */
-	uint32_t e820_count;                           /**< entries in e820; at most KVMHOST_X86_E820_MAX */
+	uint32_t module_count;			       /**< entries in modules; at most KVMHOST_X86_BOOT_MAX_MODULES */
+	uint32_t e820_count;			       /**< entries in e820; at most KVMHOST_X86_E820_MAX */
 	const struct kvmhost_x86_e820_entry *e820;     /**< the guest's memory map (see the file comment);
 							    entries must not overlap. NULL: derived from the map */
-	uint32_t flags;           /**< KVMHOST_X86_BOOT_* flags */
-	uint64_t kernel_gpa;      /**< bzImage: where the protected-mode kernel goes, 4 KiB aligned (0:
+	uint32_t flags;				       /**< KVMHOST_X86_BOOT_* flags */
+	uint64_t kernel_gpa;	  /**< bzImage: where the protected-mode kernel goes, 4 KiB aligned (0:
 				       KVMHOST_X86_BOOT_DEFAULT_KERNEL_GPA); only a relocatable kernel may move.
 				       ELF and Multiboot kernels go where their headers say. */
 	uint64_t boot_params_gpa; /**< bzImage: the zero page (0: default 0x7000), 4 KiB aligned */
 	uint64_t start_info_gpa;  /**< PVH: hvm_start_info, then the modlist and the module strings
 				       (0: default 0x6000), 8-byte aligned */
-	uint64_t mbi_gpa;         /**< Multiboot: the information structure, then the module list and
+	uint64_t mbi_gpa;	  /**< Multiboot: the information structure, then the module list and
 				       strings (0: default 0x9000), 8-byte aligned */
-	uint64_t memmap_gpa;      /**< PVH memmap / Multiboot mmap (0: right after the start_info or MBI
+	uint64_t memmap_gpa;	  /**< PVH memmap / Multiboot mmap (0: right after the start_info or MBI
 				       block), 8-byte aligned */
-	uint64_t cmdline_gpa;     /**< the command line (0: default 0x20000) */
-	uint64_t initrd_gpa;      /**< the initrd, 4 KiB aligned (0: placed automatically: as high as the
+	uint64_t cmdline_gpa;	  /**< the command line (0: default 0x20000) */
+	uint64_t initrd_gpa;	  /**< the initrd, 4 KiB aligned (0: placed automatically: as high as the
 				       protocol allows for bzImage and PVH, right after the kernel for Multiboot) */
-	uint64_t acpi_rsdp_gpa;   /**< handed to the kernel (zero page acpi_rsdp_addr, PVH rsdp_paddr) when
+	uint64_t acpi_rsdp_gpa;	  /**< handed to the kernel (zero page acpi_rsdp_addr, PVH rsdp_paddr) when
 				       non-zero */
 };
 
@@ -182,29 +182,29 @@ struct kvmhost_x86_boot_options {
  * this library does not are zeroed). Written only on success.
  */
 struct kvmhost_x86_boot_info {
-	size_t size;                        /**< set by the caller: sizeof(struct kvmhost_x86_boot_info) */
+	size_t size;			     /**< set by the caller: sizeof(struct kvmhost_x86_boot_info) */
 	enum kvmhost_x86_boot_format format; /**< the loader used */
 	enum kvmhost_x86_entry_kind kind;    /**< CPU mode and register convention at entry */
-	uint64_t entry;                      /**< RIP / EIP */
-	uint64_t rax;                        /**< initial RAX (Multiboot: 0x2BADB002), else 0 */
-	uint64_t rbx;                        /**< initial RBX (PVH: start_info; Multiboot: MBI), else 0 */
-	uint64_t rsi;                        /**< initial RSI (Linux: zero page), else 0 */
-	uint64_t boot_params_gpa;            /**< Linux zero page, 0 otherwise */
-	uint64_t start_info_gpa;             /**< PVH hvm_start_info, 0 otherwise */
-	uint64_t mbi_gpa;                    /**< Multiboot information, 0 otherwise */
-	uint64_t kernel_start;               /**< lowest guest-physical address of the kernel: its
+	uint64_t entry;			     /**< RIP / EIP */
+	uint64_t rax;			     /**< initial RAX (Multiboot: 0x2BADB002), else 0 */
+	uint64_t rbx;			     /**< initial RBX (PVH: start_info; Multiboot: MBI), else 0 */
+	uint64_t rsi;			     /**< initial RSI (Linux: zero page), else 0 */
+	uint64_t boot_params_gpa;	     /**< Linux zero page, 0 otherwise */
+	uint64_t start_info_gpa;	     /**< PVH hvm_start_info, 0 otherwise */
+	uint64_t mbi_gpa;		     /**< Multiboot information, 0 otherwise */
+	uint64_t kernel_start;		     /**< lowest guest-physical address of the kernel: its
 						  segments or image */
-	uint64_t kernel_end;                 /**< end (exclusive) of the kernel, including memory it claims
+	uint64_t kernel_end;		     /**< end (exclusive) of the kernel, including memory it claims
 						  beyond the image (bss; a bzImage's init_size area) */
-	uint64_t initrd_gpa;                 /**< where the initrd went, 0 if none */
-	uint64_t initrd_size;                /**< its size, 0 if none */
-	uint64_t cmdline_gpa;                /**< where the command line went, 0 if none */
-	uint64_t cmdline_size;               /**< its size including the NUL, 0 if none */
-	uint64_t identity_map_end;           /**< end of the highest of: the kernel (with bss or run-time
+	uint64_t initrd_gpa;		     /**< where the initrd went, 0 if none */
+	uint64_t initrd_size;		     /**< its size, 0 if none */
+	uint64_t cmdline_gpa;		     /**< where the command line went, 0 if none */
+	uint64_t cmdline_size;		     /**< its size including the NUL, 0 if none */
+	uint64_t identity_map_end;	     /**< end of the highest of: the kernel (with bss or run-time
 						  area), the boot structures and the command line - not the
 						  initrd or modules. LINUX_64: the page tables must identity-map
 						  at least [0, identity_map_end) */
-	uint32_t module_count;               /**< modules handed over (initrd included for PVH/Multiboot) */
+	uint32_t module_count;		     /**< modules handed over (initrd included for PVH/Multiboot) */
 };
 
 /**

@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <kvmhost/error.h>
 
-#define KH_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define KH_PRINTF(a, b)	 __attribute__((format(printf, a, b)))
 #define KH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define KH_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define KH_MIN(a, b)	 ((a) < (b) ? (a) : (b))
 
 /*
  * Record "func: message: strerror(err)" as this thread's last error and
@@ -52,7 +52,7 @@ static inline int kh_add_overflows(uint64_t a, uint64_t b, uint64_t *sum)
 		long kh_r_;                                                                                            \
 		do {                                                                                                   \
 			kh_r_ = (long)(expr);                                                                          \
-		} while (kh_r_ == -1 && errno == EINTR);                                                              \
+		} while (kh_r_ == -1 && errno == EINTR);                                                               \
 		kh_r_;                                                                                                 \
 	})
 

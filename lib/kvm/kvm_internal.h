@@ -35,11 +35,11 @@ struct kvmhost_vm {
 	int fd;
 	char name[32];
 	struct kvmhost_memory *mem;  /* guest physical map; KVM slots on top */
-	pthread_mutex_t lock;        /* children, slots, irqchip state */
+	pthread_mutex_t lock;	     /* children, slots, irqchip state */
 	struct kh_vm_child children; /* list head */
-	int irqchip;                 /* 0, or enum kvmhost_x86_irqchip */
+	int irqchip;		     /* 0, or enum kvmhost_x86_irqchip */
 	int vcpu_count;
-	int manual_dirty_protect;    /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
+	int manual_dirty_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
 };
 
 void kh_vm_attach_child(struct kvmhost_vm *vm, struct kh_vm_child *child);

@@ -12,7 +12,7 @@
 #define KVMHOST_MBGUEST_LOAD_ADDR 0x100000u
 
 #define MBGUEST_DECLARE(name) extern const unsigned char mbguest_##name[], mbguest_##name##_end[]
-#define MBGUEST_BYTES(name) (mbguest_##name)
-#define MBGUEST_SIZE(name) ((size_t)(mbguest_##name##_end - mbguest_##name))
+#define MBGUEST_BYTES(name)   (mbguest_##name)
+#define MBGUEST_SIZE(name)    ((size_t)(mbguest_##name##_end - mbguest_##name))
 
 #endif

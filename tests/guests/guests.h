@@ -10,7 +10,7 @@
 #define KVMHOST_GUEST_LOAD_ADDR 0x1000u
 
 #define GUEST_DECLARE(name) extern const unsigned char guest_##name[], guest_##name##_end[]
-#define GUEST_BYTES(name) (guest_##name)
-#define GUEST_SIZE(name) ((size_t)(guest_##name##_end - guest_##name))
+#define GUEST_BYTES(name)   (guest_##name)
+#define GUEST_SIZE(name)    ((size_t)(guest_##name##_end - guest_##name))
 
 #endif

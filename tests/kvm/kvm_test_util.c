@@ -20,8 +20,7 @@ struct kvmhost_system *test_open_system(void)
 	return sys;
 }
 
-static void test_vm_create_common(struct test_vm *t, struct kvmhost_system *sys, const void *image,
-				  size_t image_size)
+static void test_vm_create_common(struct test_vm *t, struct kvmhost_system *sys, const void *image, size_t image_size)
 {
 	struct kvmhost_memory_options mo = {.size = sizeof(mo)};
 	int r;

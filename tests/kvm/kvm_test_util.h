@@ -20,7 +20,7 @@
 #define CHECK(cond)                                                                                                    \
 	do {                                                                                                           \
 		if (!(cond)) {                                                                                         \
-			fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond,               \
+			fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond,                \
 				kvmhost_last_error());                                                                 \
 			exit(TEST_FAIL);                                                                               \
 		}                                                                                                      \

@@ -98,7 +98,7 @@ static void test_log_callback(void **state)
 	assert_non_null(strstr(c.msg, "gone"));
 
 	assert_int_equal(kvmhost_set_log_callback(capture_log, &c, (enum kvmhost_log_level)9), -EINVAL);
-	assert_int_equal(kvmhost_set_log_callback(capture_log, &c, (enum kvmhost_log_level)-1), -EINVAL);
+	assert_int_equal(kvmhost_set_log_callback(capture_log, &c, (enum kvmhost_log_level) - 1), -EINVAL);
 	assert_int_equal(kvmhost_set_log_callback(NULL, NULL, KVMHOST_LOG_ERROR), 0);
 }
 
@@ -219,14 +219,10 @@ static void test_vm_bad_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_version),
-		cmocka_unit_test(test_strerror),
-		cmocka_unit_test(test_fail_sets_message),
-		cmocka_unit_test(test_last_error_is_per_thread),
-		cmocka_unit_test(test_log_callback),
-		cmocka_unit_test(test_options_sizes),
-		cmocka_unit_test(test_system_bad_input),
-		cmocka_unit_test(test_vm_bad_input),
+	    cmocka_unit_test(test_version),	      cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_fail_sets_message), cmocka_unit_test(test_last_error_is_per_thread),
+	    cmocka_unit_test(test_log_callback),      cmocka_unit_test(test_options_sizes),
+	    cmocka_unit_test(test_system_bad_input),  cmocka_unit_test(test_vm_bad_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,8 +22,8 @@
  * change) are set when the device raises them; the line is high while
  * either bit is set and drops when the driver acknowledges both (or resets
  * the device). An acknowledgement that leaves a bit set lowers and raises
- * the line again, so that an edge-triggered line (an irqfd) fires anew. Writing 0 to Status resets the device, the interrupt status
- * and the selectors.
+ * the line again, so that an edge-triggered line (an irqfd) fires anew. Writing 0 to Status resets the device, the
+ * interrupt status and the selectors.
  *
  * Notifications: a QueueNotify write that reaches the bus calls
  * kvmhost_virtio_device_queue_notify() in the vCPU thread (whose device op

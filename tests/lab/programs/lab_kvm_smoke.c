@@ -24,12 +24,12 @@
 	} while (0)
 
 static const uint8_t guest_code[] = {
-	0xb0, 0x42,       /* mov al, 0x42 */
-	0xe6, 0x10,       /* out 0x10, al */
-	0xb9, 0xe8, 0x03, /* mov cx, 1000 */
-	0xe6, 0x11,       /* l: out 0x11, al */
-	0xe2, 0xfc,       /* loop l */
-	0xf4,             /* hlt */
+    0xb0, 0x42,	      /* mov al, 0x42 */
+    0xe6, 0x10,	      /* out 0x10, al */
+    0xb9, 0xe8, 0x03, /* mov cx, 1000 */
+    0xe6, 0x11,	      /* l: out 0x11, al */
+    0xe2, 0xfc,	      /* loop l */
+    0xf4,	      /* hlt */
 };
 
 static double now_us(void)
@@ -58,7 +58,7 @@ int main(void)
 		FAIL("mmap guest memory");
 	memcpy(mem + 0x1000, guest_code, sizeof(guest_code));
 	struct kvm_userspace_memory_region region = {
-		.slot = 0, .guest_phys_addr = 0, .memory_size = mem_size, .userspace_addr = (uintptr_t)mem};
+	    .slot = 0, .guest_phys_addr = 0, .memory_size = mem_size, .userspace_addr = (uintptr_t)mem};
 	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 		FAIL("KVM_SET_USER_MEMORY_REGION");
 
