@@ -16,8 +16,16 @@
 #   6. a wedge with too little of the time budget left: no fresh L1; B and C FAIL with that reason;
 #   7. wedges on A and B every time: at most 2 fresh L1s (3 boots), C FAILs "not run";
 #   8. a wedge during a negative self-test: its FAIL (the evidence), not retried; the next test runs;
-#   9. L1's runner (lab-runner.sh) starts at lab.from=NAME, inside a PID namespace of its own (it ends
-#      each test with kill -9 -1); skipped where unshare cannot make one.
+#   9. L1's heartbeat (LAB-ALIVE lines), with KVMHOST_LAB_HEARTBEAT_TIMEOUT=3: an L1 whose heartbeat and
+#      all else stop in the middle of a test is killed within seconds (long before that test's deadline)
+#      and the test passes on retry in a fresh L1; a test that is silent for longer than the heartbeat
+#      timeout while heartbeats come is not disturbed; a heartbeat glued to the end of another writer's
+#      unfinished line counts, and that line is put back together; heartbeats stay out of tests' logs and
+#      console tails (not out of console.log);
+#  10. an L1 that prints no heartbeat: no heartbeat watchdog (a silent test passes), only the old deadline;
+#  11. L1's runner (lab-runner.sh) starts at lab.from=NAME, inside a PID namespace of its own (it ends
+#      each test with kill -9 -1), and keeps its heartbeat's cadence across that kill -9 -1 (lab.heartbeat=1);
+#      skipped where unshare cannot make one.
 # The in-L1 half (a crashing program, a hanging program, a panicking L2) is checked on the real lab by
 # lab/selftest/neg/*.
 set -euo pipefail
@@ -47,7 +55,10 @@ in_order() { # FILE REGEX...: lines that match them, in that order
 # fake-l1 TESTS_LIST PIDFILE CMDLINE: plays L1's console as lab-runner.sh writes it, from lab.from= on.
 # Each test's COMMAND says how it goes: true (PASS), false (FAIL), wedge (L1 goes silent for good),
 # wedge-once (the same, only the first time), die (an L1 panic: QEMU ends), stuck ($FAKE_MODE: wedge or
-# die). FAKE_MODE=noboot: L1 panics before its init. $FAKE_STATE counts the boots and keeps the cmdlines.
+# die), quiet (prints nothing for 5 s, then PASS), glued (a line written in two pieces with a heartbeat
+# between them, as on a console with two writers; PASS), glued-wedge (the same, then wedge).
+# FAKE_MODE=noboot: L1 panics before its init. FAKE_HB=S: a heartbeat every S seconds from a process of
+# its own, as lab-runner.sh's, until L1 wedges or ends. $FAKE_STATE counts the boots and keeps the cmdlines.
 cat >"$tmp/fake-l1" <<'EOF'
 #!/bin/bash
 echo $$ >"$2"
@@ -59,6 +70,17 @@ echo "SeaBIOS (fake), boot $boot"
 if [ "$FAKE_MODE" = noboot ]; then echo "Kernel panic - not syncing: fake early panic"; exit 0; fi
 echo "KVMHOST-GUEST-INIT"
 echo "LAB-L1-READY uptime=1.00 kernel=fake"
+hb=
+if [ -n "${FAKE_HB:-}" ]; then
+	main=$$
+	(
+		i=0
+		while sleep "$FAKE_HB" && kill -0 "$main" 2>/dev/null; do i=$((i + 1)); echo "LAB-ALIVE $i.00"; done
+	) &
+	hb=$!
+	echo "$hb" >>"$FAKE_STATE/pids"
+fi
+stop_hb() { [ -z "$hb" ] || { kill "$hb"; wait "$hb"; }; }
 from=
 set -f
 for a in $3; do case $a in lab.from=*) from=${a#lab.from=} ;; esac; done
@@ -72,14 +94,23 @@ while read -r n tmo _ cmd; do
 		if [ -e "$FAKE_STATE/wedged-${n//\//_}" ]; then cmd=true; else : >"$FAKE_STATE/wedged-${n//\//_}"; cmd=wedge; fi
 	fi
 	case $cmd in
+	glued | glued-wedge)
+		printf '%s' "$n: glued-part1 "
+		printf 'LAB-ALIVE 99.00\n'
+		printf '%s\n' "glued-part2"
+		if [ "$cmd" = glued ]; then cmd=true; else cmd=wedge; fi ;;
+	quiet) sleep 5; cmd=true ;;
+	esac
+	case $cmd in
 	true) echo "LAB-END $n rc=0 time=0.01"; echo "LAB-RESULT PASS $n time=0.01s " ;;
 	false) echo "$n: something broke"; echo "LAB-END $n rc=1 time=0.01"; echo "LAB-RESULT FAIL $n time=0.01s (exit status 1)"; rc=35 ;;
-	wedge) echo "$n: last words before the wedge"; exec sleep 600 ;; # alive but silent, like a wedged L1
-	die) echo "Kernel panic - not syncing: fake"; exit 0 ;;         # QEMU ends (L1 panic with -no-reboot)
+	wedge) echo "$n: last words before the wedge"; stop_hb; exec sleep 600 ;; # alive but silent, like a wedged L1
+	die) echo "Kernel panic - not syncing: fake"; stop_hb; exit 0 ;;         # QEMU ends (L1 panic with -no-reboot)
 	esac
 done <"$1"
 echo "LAB-SUMMARY (fake)"
 echo "LAB-DONE status=$((rc == 33 ? 0 : 1))"
+stop_hb
 exit "$rc"
 EOF
 chmod +x "$tmp/fake-l1"
@@ -89,7 +120,7 @@ run() { # SCENARIO FAKE_MODE TESTS_LIST WANT_RC [VAR=VALUE...]: run run-lab agai
 	shift 4
 	mkdir -p "$tmp/$name.state"
 	env FAKE_MODE="$mode" FAKE_STATE="$tmp/$name.state" KVMHOST_LAB_GRACE=1 KVMHOST_LAB_ONLY= \
-		KVMHOST_LAB_TIMEOUT=600 KVMHOST_LAB_MAX_REBOOTS=2 "$@" \
+		KVMHOST_LAB_TIMEOUT=600 KVMHOST_LAB_MAX_REBOOTS=2 KVMHOST_LAB_HEARTBEAT_TIMEOUT=3 FAKE_HB= "$@" \
 		"$here/run-lab" --fake-l1 "$tmp/fake-l1" --tests "$list" --out "$tmp/$name" >"$tmp/$name.out" 2>&1 || rc=$?
 	sed 's/^/    | /' "$tmp/$name.out"
 	if [ "$want" = 0 ]; then
@@ -225,6 +256,53 @@ rc=0
 sed 's/^/    | /' "$tmp/neg.check"
 check "neg: run-lab --check-fail t/neg accepts the evidence (rc=$rc)" test "$rc" -eq 0
 
+cat >"$tmp/hb.list" <<'EOF'
+t/a 5 pass true
+t/quiet 20 pass quiet
+t/glued 5 pass glued
+t/b 100 pass wedge-once
+t/c 5 pass true
+EOF
+echo "== heartbeats every 0.5 s; an L1 that wedges once, during t/b (its deadline: 151 s)"
+run hb - "$tmp/hb.list" 0 FAKE_HB=0.5
+o=$tmp/hb
+check "hb: every test PASS" test "$(grep -c '^PASS' "$o/results.txt")" -eq 5
+check "hb: t/quiet (silent 5 s > the heartbeat timeout) passed in the first L1" has "$o/logs/t/quiet.log" 't/quiet: output in L1 boot 1'
+check "hb: ... not retried" lacks "$o/logs/t/quiet.log" '^---- retry of'
+check "hb: the wedge was seen by the heartbeat watchdog" has "$tmp/hb.out" 'watchdog: L1 stopped responding: no heartbeat for 3 s during t/b (the last one at L1 uptime [0-9.]* s): killing QEMU'
+hb_run=$(sed -n 's/^l1-boot n=1 .* run=\([0-9]*\)\.[0-9]* end=killed$/\1/p' "$o/times.txt")
+check "hb: ... within seconds: the first L1 was killed ${hb_run:-?} s after its start (< 15 s)" test "${hb_run:-999}" -lt 15
+check "hb: t/b passed on retry, and its reason says why" has "$o/results.txt" $'^PASS\tt/b\t.*passed on retry after an L1 wedge: L1 stopped responding: no heartbeat for 3 s during t/b'
+check "hb: exactly 2 L1 boots, the second from t/b" has <(cmdline_of hb 2) ' lab\.from=t/b$'
+check "hb: the console keeps the heartbeats" test "$(grep -c '^LAB-ALIVE [0-9.]*$' "$o/console.log")" -ge 6
+check "hb: ... and the glued one as it came" has "$o/console.log" '^t/glued: glued-part1 LAB-ALIVE 99.00$'
+check "hb: no test log has a heartbeat" lacks <(cat "$o"/logs/t/*.log) 'LAB-ALIVE'
+check "hb: t/glued's log has its line put back together" has "$o/logs/t/glued.log" '^t/glued: glued-part1 glued-part2$'
+check "hb: t/b's log has the console tail" has "$o/logs/t/b.log" 'no heartbeat for 3 s during t/b.*last 40 lines'
+check "hb: ... with t/b's last words" in_order "$o/logs/t/b.log" 'last 40 lines' 't/b: last words before the wedge' '^---- retry'
+
+cat >"$tmp/nohb.list" <<'EOF'
+t/quiet 20 pass quiet
+t/b 1 pass wedge
+EOF
+echo "== an L1 without heartbeats: no heartbeat watchdog, only the deadline"
+run nohb - "$tmp/nohb.list" 1 KVMHOST_LAB_MAX_REBOOTS=0
+o=$tmp/nohb
+check "nohb: t/quiet (silent 5 s > the heartbeat timeout) PASS" test "$(status_of "$o" t/quiet)" = PASS
+check "nohb: t/b FAIL by the deadline" has "$o/results.txt" $'^FAIL\tt/b\t.*L1 stopped responding during t/b (no result within its timeout + grace)'
+check "nohb: nothing about heartbeats" lacks "$tmp/nohb.out" 'heartbeat'
+check "nohb: one L1 boot" test "$(boots_of nohb)" -eq 1
+
+cat >"$tmp/glued.list" <<'EOF'
+t/g 100 pass glued-wedge
+EOF
+echo "== an L1 whose only heartbeat is glued to another line, then wedges"
+run glued - "$tmp/glued.list" 1 KVMHOST_LAB_MAX_REBOOTS=0
+o=$tmp/glued
+check "glued: the glued heartbeat armed the watchdog" has "$o/results.txt" $'^FAIL\tt/g\t.*no heartbeat for 3 s during t/g (the last one at L1 uptime 99.00 s)'
+check "glued: t/g's log has its line put back together" has "$o/logs/t/g.log" '^t/g: glued-part1 glued-part2$'
+check "glued: ... and its console tail too" has <(sed -n '/last 40 lines/,$p' "$o/logs/t/g.log") '^t/g: glued-part1 $'
+
 echo "== L1's runner starts at lab.from= (lab-runner.sh, in a PID namespace)"
 mkdir -p "$tmp/labdir/bin"
 cat >"$tmp/labdir/tests.list" <<'EOF'
@@ -248,6 +326,26 @@ if unshare -r -p -f --mount-proc sh -c '[ "$$" = 1 ]' 2>/dev/null; then
 	runner "lab.from=x/none" >"$tmp/runner3.out" || true
 	check "runner: a lab.from that names no test is an error" has "$tmp/runner3.out" '^LAB-ERROR lab.from=x/none names no test'
 	check "runner: ... and fails the run" has "$tmp/runner3.out" '^LAB-DONE status=1'
+	check "runner: a heartbeat at its start (lab.heartbeat= 10 by default)" has "$tmp/runner1.out" '^LAB-ALIVE [0-9]*\.[0-9][0-9]$'
+
+	# The heartbeat, every second: during a quiet test, and across a row of short tests, each ending with
+	# kill -9 -1 (which kills the heartbeat's loop too).
+	mv "$tmp/labdir/tests.list" "$tmp/labdir/tests.list.from"
+	{
+		echo "y/quiet 10 pass sleep 3.2"
+		for i in 1 2 3 4 5 6 7 8; do echo "y/short$i 5 pass sleep 0.4"; done
+	} >"$tmp/labdir/tests.list"
+	runner "lab.heartbeat=1" >"$tmp/runner4.out" || true
+	sed 's/^/    | /' "$tmp/runner4.out"
+	check "runner: heartbeats are lines LAB-ALIVE <uptime> of their own" \
+		test "$(grep -c 'LAB-ALIVE' "$tmp/runner4.out")" -eq "$(grep -c '^LAB-ALIVE [0-9]*\.[0-9][0-9]$' "$tmp/runner4.out")"
+	check "runner: 3+ heartbeats during a quiet test of 3.2 s" \
+		test "$(sed -n '/^LAB-BEGIN y\/quiet/,/^LAB-END y\/quiet/p' "$tmp/runner4.out" | grep -c '^LAB-ALIVE')" -ge 3
+	gaps=$(awk '/^LAB-ALIVE / { if (n++) printf "%.2f ", $2 - last; last = $2 }' "$tmp/runner4.out")
+	check "runner: ... and every 1-2 s across the short tests (gaps: $gaps)" \
+		awk -v g="$gaps" 'BEGIN { n = split(g, a, " "); if (n < 5) exit 1; for (i = 1; i <= n; i++) if (a[i] < 0.9 || a[i] > 2.5) exit 1 }'
+	check "runner: ... and the tests pass" test "$(grep -c '^LAB-RESULT PASS y/' "$tmp/runner4.out")" -eq 9
+	mv "$tmp/labdir/tests.list.from" "$tmp/labdir/tests.list"
 else
 	echo "skip: runner checks (unshare cannot make a PID namespace here)"
 fi

@@ -14,6 +14,14 @@
 # and finally "LAB-SUMMARY ..." and "LAB-DONE status=<0|1>". The host side reads these lines off the
 # serial console. Times are measured inside L1 (/proc/uptime), never inside L2, whose clock drifts.
 #
+# Heartbeat: from its start to its end the runner keeps a background loop that prints
+#   LAB-ALIVE <L1 uptime>
+# every 10 s of L1 time (lab.heartbeat=S changes it, 0 turns it off), one write(2) per line, so that the
+# host can tell an L1 that stopped running (lost its timer interrupt and halted for good: docs/lab.md)
+# from a test that is merely quiet, within a minute instead of at the test's deadline. The "kill -9 -1"
+# after each test kills the loop too; it is started again at once and keeps its cadence (the time of the
+# last beat is in $lab/.heartbeat), so that a row of short tests does not starve it.
+#
 # Classification: exit 0 is PASS. Exit 77 (skip) is a SKIP only when /lab/skips.list declares why the
 # test may skip here (this is a real, upstream KVM: a kvm-tier test has no PVM quirk to skip for);
 # otherwise it is a FAIL. Anything else, a signal, or the per-test timeout (busybox timeout -s KILL)
@@ -29,12 +37,13 @@ export PATH="$lab/bin:/bin:/sbin:/usr/bin"
 uptime_s() { read -r up _ </proc/uptime; echo "$up"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-only= budget= from=
+only= budget= from= heartbeat=10
 for arg in ${LAB_CMDLINE:-$(cat /proc/cmdline)}; do
 	case $arg in
 	lab.only=*) only=${arg#lab.only=} ;;
 	lab.budget=*) budget=${arg#lab.budget=} ;;
 	lab.from=*) from=${arg#lab.from=} ;;
+	lab.heartbeat=*) heartbeat=${arg#lab.heartbeat=} ;;
 	esac
 done
 # lab.budget: the L1 uptime by which the run must be over (the host kills QEMU a little later). Each
@@ -58,6 +67,31 @@ skip_reason() { # NAME: the declared reason why NAME may skip in the lab, if any
 	awk -v n="$1" '$1 == n { $1 = ""; sub(/^ +/, ""); print; found = 1 } END { exit !found }' "$lab/skips.list"
 }
 
+# The heartbeat (see the top). A loop of its own, niced -5 where that is allowed, so that CPU-heavy tests
+# (an L2 boot under emulation) do not delay it; "echo" is one write(2) of the whole short line, so that it
+# is never cut by another writer's line on the console (it can follow another writer's unfinished line on
+# the same console line: the host takes "...LAB-ALIVE <uptime>" at a line's end for a beat too). A beat is
+# due $heartbeat s after the last one; a loop started again after "kill -9 -1" beats at once if it is due.
+heartbeat_start() {
+	case $heartbeat in '' | *[!0-9]* | 0) return 0 ;; esac
+	sh -c '
+		renice -n -5 -p $$ >/dev/null 2>&1
+		while :; do
+			read -r up _ </proc/uptime # N.NN seconds
+			cs=${up%.*}${up#*.}
+			last=
+			[ -r "$2" ] && read -r last <"$2"
+			case $last in "" | *[!0-9]*) last=-100000000 ;; esac # none yet, or cut by a kill
+			wait=$(($1 * 100 - cs + last)) # centiseconds until the next beat is due
+			if [ "$wait" -le 0 ]; then
+				echo "LAB-ALIVE $up"
+				echo "$cs" >"$2"
+				wait=$(($1 * 100))
+			fi
+			sleep $(((wait + 99) / 100))
+		done' lab-heartbeat "$heartbeat" "$lab/.heartbeat" </dev/null 2>/dev/null &
+}
+
 signame() {
 	case $1 in
 	4) echo SIGILL ;; 6) echo SIGABRT ;; 7) echo SIGBUS ;; 8) echo SIGFPE ;; 9) echo SIGKILL ;;
@@ -72,6 +106,8 @@ if [ ! -c /dev/kvm ]; then
 	grep -m1 -o -w svm /proc/cpuinfo || echo "LAB-ERROR the L1 CPU has no svm flag"
 	lsmod
 fi
+rm -f "$lab/.heartbeat"
+heartbeat_start
 
 pass=0 fail=0 skip=0 xfail=0 unexpected=0
 [ -z "$from" ] || echo "LAB-FROM $from (a fresh L1: the tests before it ran in an earlier one)"
@@ -100,8 +136,9 @@ while read -r name tmo expect cmd; do
 	timeout -s KILL "$tmo" sh -c "$cmd" </dev/null 2>&1
 	rc=$?
 	t1=$(uptime_s)
-	# kill -1 reaches every process but init and this shell.
+	# kill -1 reaches every process but init and this shell (the heartbeat too: started again at once).
 	kill -9 -1 2>/dev/null
+	heartbeat_start
 	dt=$(elapsed "$t0" "$t1")
 	echo "LAB-END $name rc=$rc time=$dt"
 
