@@ -18,7 +18,8 @@ static inline void reset_error(void)
 	kh_fail(EINVAL, "sentinel", "sentinel");
 }
 
-static inline void assert_error_set(void)
+/* The last error is a new message that starts with UNIT_ERROR_PREFIX and mentions @needle (NULL: anything). */
+static inline void assert_error_mentions(const char *needle)
 {
 	const char *e = kvmhost_last_error();
 
@@ -26,10 +27,19 @@ static inline void assert_error_set(void)
 	assert_true(e[0] != '\0');
 	assert_null(strstr(e, "sentinel"));
 	assert_int_equal(strncmp(e, UNIT_ERROR_PREFIX, strlen(UNIT_ERROR_PREFIX)), 0);
+	if (needle && !strstr(e, needle)) {
+		print_error("message \"%s\" does not mention \"%s\"\n", e, needle);
+		fail();
+	}
 }
 
-/* The call must return -err and leave a message. */
-#define ASSERT_FAILS(call, err)                                                                                        \
+static inline void assert_error_set(void)
+{
+	assert_error_mentions(NULL);
+}
+
+/* The call must return -err and leave a message that mentions @needle (may be NULL). */
+#define ASSERT_FAILS_MENTIONING(call, err, needle)                                                                     \
 	do {                                                                                                           \
 		reset_error();                                                                                         \
 		int r_ = (call);                                                                                       \
@@ -37,8 +47,11 @@ static inline void assert_error_set(void)
 			print_error("%s returned %d (%s), expected %d; last error: %s\n", #call, r_,                   \
 				    kvmhost_strerror(r_), -(err), kvmhost_last_error());                               \
 		assert_int_equal(r_, -(err));                                                                          \
-		assert_error_set();                                                                                    \
+		assert_error_mentions(needle);                                                                         \
 	} while (0)
+
+/* The call must return -err and leave a message. */
+#define ASSERT_FAILS(call, err) ASSERT_FAILS_MENTIONING(call, err, NULL)
 
 /* The call must return 0. */
 #define ASSERT_OK(call)                                                                                                \

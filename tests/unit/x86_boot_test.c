@@ -31,43 +31,8 @@
 
 /* ---------- helpers: errors, fake memory, guest reads ---------- */
 
-static void reset_error(void)
-{
-	kh_fail(EINVAL, "sentinel", "sentinel");
-}
-
-static void assert_error_set(const char *needle)
-{
-	const char *e = kvmhost_last_error();
-
-	assert_non_null(e);
-	assert_null(strstr(e, "sentinel"));
-	assert_int_equal(strncmp(e, "kvmhost_x86_", 12), 0);
-	if (needle && !strstr(e, needle)) {
-		print_error("message \"%s\" does not mention \"%s\"\n", e, needle);
-		fail();
-	}
-}
-
-/* The call must return -err with a message that mentions @needle (may be NULL). */
-#define ASSERT_FAILS(call, err, needle)                                                                                \
-	do {                                                                                                           \
-		reset_error();                                                                                         \
-		int r_ = (call);                                                                                       \
-		if (r_ != -(err))                                                                                      \
-			print_error("%s returned %d (%s), expected %d; last error: %s\n", #call, r_,                   \
-				    kvmhost_strerror(r_), -(err), kvmhost_last_error());                               \
-		assert_int_equal(r_, -(err));                                                                          \
-		assert_error_set(needle);                                                                              \
-	} while (0)
-
-#define ASSERT_OK(call)                                                                                                \
-	do {                                                                                                           \
-		int r_ = (call);                                                                                       \
-		if (r_ != 0)                                                                                           \
-			print_error("%s returned %d: %s\n", #call, r_, kvmhost_last_error());                          \
-		assert_int_equal(r_, 0);                                                                               \
-	} while (0)
+#define UNIT_ERROR_PREFIX "kvmhost_x86_"
+#include "unit_assert.h"
 
 static struct kvmhost_memory_region *add_region(struct kvmhost_memory *mem, uint64_t gpa, uint64_t len, uint32_t flags)
 {
@@ -458,11 +423,11 @@ static void test_bz_initrd_placement(void **state)
 	/* A fixed initrd_gpa above the limit, unaligned, or on the kernel. */
 	mem_written(mem);
 	o.initrd_gpa = 8 * MIB;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "initrd_gpa");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "initrd_gpa");
 	o.initrd_gpa = 0x200800;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "aligned");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "aligned");
 	o.initrd_gpa = 0x100000;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
 	assert_untouched(mem);
 	o.initrd_gpa = 0x200000;
 	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
@@ -477,7 +442,7 @@ static void test_bz_initrd_placement(void **state)
 	img = make_bzimage(&p, &size);
 	o.initrd_gpa = 0;
 	o.initrd_size = 20 * MIB;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), ENOSPC, "initrd");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), ENOSPC, "initrd");
 	assert_untouched(mem);
 	o.initrd_size = 12 * MIB; /* fits below the run-time area */
 	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
@@ -520,29 +485,29 @@ static void test_bz_placement_options(void **state)
 
 	mem_written(mem);
 	o.kernel_gpa = 0x200800;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "kernel_gpa");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "kernel_gpa");
 	o.kernel_gpa = 0;
 	o.boot_params_gpa = 0x7800;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "boot_params_gpa");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "boot_params_gpa");
 	o.boot_params_gpa = 0x100000;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
 	o.boot_params_gpa = 128 * MIB;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "zero page");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "zero page");
 	o.boot_params_gpa = 0;
 	o.cmdline_gpa = 0x9fc00; /* the e820 hole */
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "command line");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "command line");
 	o.cmdline_gpa = 0x6fff; /* runs into the zero page */
 	o.cmdline = "ab";
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "zero page");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "zero page");
 	o.cmdline_gpa = 0;
 	o.cmdline = NULL;
 	o.module_count = 1;
 	o.modules = &(struct kvmhost_x86_boot_module){.data = "m", .size = 1};
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "modules");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "modules");
 	o.module_count = 0;
 	o.modules = NULL;
 	o.flags = 0x80;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "flags");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "flags");
 	o.flags = 0;
 	assert_untouched(mem);
 	free(img);
@@ -551,7 +516,7 @@ static void test_bz_placement_options(void **state)
 	p.relocatable = 0;
 	img = make_bzimage(&p, &size);
 	o.kernel_gpa = 0x200000;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "relocatable");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "relocatable");
 	o.kernel_gpa = 0;
 	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.kernel_start, 0x100000);
@@ -563,7 +528,7 @@ static void test_bz_placement_options(void **state)
 	mem = make_mem(20 * MIB);
 	p = bz_default();
 	img = make_bzimage(&p, &size);
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), EFAULT, "init_size");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), EFAULT, "init_size");
 	assert_untouched(mem);
 	free(img);
 	kvmhost_memory_destroy(mem);
@@ -583,7 +548,7 @@ static void test_bz_cmdline_limit(void **state)
 	memset(cmd, 'a', 256);
 	cmd[256] = '\0';
 	o.cmdline = cmd;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "cmdline_size");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "cmdline_size");
 	assert_untouched(mem);
 	cmd[255] = '\0'; /* exactly cmdline_size */
 	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
@@ -594,7 +559,7 @@ static void test_bz_cmdline_limit(void **state)
 	memset(cmd, 'b', KVMHOST_X86_BOOT_CMDLINE_MAX + 1);
 	cmd[KVMHOST_X86_BOOT_CMDLINE_MAX + 1] = '\0';
 	mem_written(mem);
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "command line");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "command line");
 	assert_untouched(mem);
 	free(cmd);
 	free(img);
@@ -611,7 +576,7 @@ static void bz_expect_bad(struct kvmhost_memory *mem, void (*mutate)(uint8_t *im
 	uint8_t *img = make_bzimage(&p, &size);
 
 	mutate(img, &size);
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), err, needle);
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), err, needle);
 	assert_untouched(mem);
 	free(img);
 }
@@ -1085,7 +1050,8 @@ static void test_pvh_bad_images(void **state)
 
 		memcpy(img, p.img, p.size);
 		apply(img, bad[i].off, bad[i].len, bad[i].value);
-		ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, img, p.size, &o, &info), bad[i].err, bad[i].needle);
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, img, p.size, &o, &info), bad[i].err,
+					bad[i].needle);
 		assert_untouched(mem);
 		free(img);
 	}
@@ -1107,8 +1073,8 @@ static void test_pvh_bad_images(void **state)
 
 			memcpy(img, p.img, p.size);
 			apply(img, notes[i].off, notes[i].len, notes[i].value);
-			ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, img, p.size, &o, &info), notes[i].err,
-				     notes[i].needle);
+			ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, img, p.size, &o, &info), notes[i].err,
+						notes[i].needle);
 			assert_untouched(mem);
 			free(img);
 		}
@@ -1116,16 +1082,16 @@ static void test_pvh_bad_images(void **state)
 
 	/* Placement errors. */
 	o.start_info_gpa = PVH_SEG0;
-	ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
 	o.start_info_gpa = 0x6004;
-	ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "aligned");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "aligned");
 	o.start_info_gpa = 0xfffffff8;
-	ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "4 GiB");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "4 GiB");
 	o.start_info_gpa = 0;
 	o.memmap_gpa = 0x6010; /* on start_info */
-	ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
 	o.memmap_gpa = 0x9fc00; /* reserved */
-	ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EFAULT, "memmap");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EFAULT, "memmap");
 	o.memmap_gpa = 0;
 	assert_untouched(mem);
 
@@ -1138,19 +1104,20 @@ static void test_pvh_bad_images(void **state)
 			mods[i] = (struct kvmhost_x86_boot_module){.data = "x", .size = 1};
 		o.modules = mods;
 		o.module_count = KVMHOST_X86_BOOT_MAX_MODULES + 1;
-		ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "module_count");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL,
+					"module_count");
 		o.module_count = 1;
 		mods[0].size = 0;
-		ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "module 0");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "module 0");
 		mods[0] = (struct kvmhost_x86_boot_module){.data = big, .size = 70 * MIB};
-		ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "module 0");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "module 0");
 		o.module_count = 0;
 		o.modules = NULL;
 		o.initrd = big;
 		o.initrd_size = 50 * MIB; /* the kernel splits RAM: no hole that large */
-		ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "initrd");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "initrd");
 		o.initrd_size = 0;
-		ASSERT_FAILS(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "initrd");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "initrd");
 		o.initrd = NULL;
 		free(big);
 	}
@@ -1376,7 +1343,8 @@ static void test_mb_bad_images(void **state)
 			if (bad[i].fix_checksum)
 				fix_mb_checksum(h);
 		}
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), bad[i].err, bad[i].needle);
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), bad[i].err,
+					bad[i].needle);
 		assert_untouched(mem);
 		free(img);
 	}
@@ -1388,11 +1356,11 @@ static void test_mb_bad_images(void **state)
 
 		memmove(img + 0x2000, img + MB_HDR_OFF, 32);
 		memset(img + MB_HDR_OFF, 0, 32);
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC,
-			     "no Multiboot header");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC,
+					"no Multiboot header");
 		/* Within 8192 bytes but its a.out fields are not. */
 		memmove(img + 0x1ff0, img + 0x2000, 32);
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "8192");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "8192");
 		free(img);
 	}
 
@@ -1403,7 +1371,7 @@ static void test_mb_bad_images(void **state)
 
 		put32(img + MB_HDR_OFF + 4, 0x3);
 		fix_mb_checksum(img + MB_HDR_OFF);
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "ELF");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "ELF");
 		free(img);
 	}
 
@@ -1414,12 +1382,12 @@ static void test_mb_bad_images(void **state)
 		uint8_t *img = make_mb_elf(&text, &size);
 
 		put32(img + 24, 0x300000);
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "e_entry");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "e_entry");
 		put32(img + 24, 0x201008); /* file part of segment 1: fine */
 		ASSERT_OK(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info));
 		mem_written(mem);
 		put32(img + 52 + 32 + 12, 0x200800); /* segment 1's p_paddr into segment 0 */
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "overlap");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "overlap");
 		free(text);
 		free(img);
 	}
@@ -1432,13 +1400,13 @@ static void test_mb_bad_images(void **state)
 
 		o.modules = &m;
 		o.module_count = 1;
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOSPC, "module 0");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOSPC, "module 0");
 		o.module_count = 0;
 		o.modules = NULL;
 		o.mbi_gpa = MB_LOAD + 0x1000;
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), EINVAL, "overlaps");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), EINVAL, "overlaps");
 		o.mbi_gpa = 0x9004;
-		ASSERT_FAILS(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), EINVAL, "aligned");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), EINVAL, "aligned");
 		o.mbi_gpa = 0;
 		free(big);
 		free(img);
@@ -1469,21 +1437,22 @@ static void test_raw(void **state)
 	ASSERT_OK(kvmhost_x86_boot_load_raw(mem, img, 300, 2 * MIB - 300, NULL, &info));
 
 	mem_written(mem);
-	ASSERT_FAILS(kvmhost_x86_boot_load_raw(mem, img, 300, 2 * MIB - 299, NULL, &info), EFAULT, "image");
-	ASSERT_FAILS(kvmhost_x86_boot_load_raw(mem, img, 300, UINT64_MAX - 100, NULL, &info), EFAULT, "wraps");
-	ASSERT_FAILS(kvmhost_x86_boot_load_raw(mem, img, 0, 0x1000, NULL, &info), EINVAL, "image_size");
-	ASSERT_FAILS(kvmhost_x86_boot_load_raw(mem, NULL, 300, 0x1000, NULL, &info), EINVAL, "image");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_raw(mem, img, 300, 2 * MIB - 299, NULL, &info), EFAULT, "image");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_raw(mem, img, 300, UINT64_MAX - 100, NULL, &info), EFAULT,
+				"wraps");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_raw(mem, img, 0, 0x1000, NULL, &info), EINVAL, "image_size");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_raw(mem, NULL, 300, 0x1000, NULL, &info), EINVAL, "image");
 	o.cmdline = "x";
-	ASSERT_FAILS(kvmhost_x86_boot_load_raw(mem, img, 300, 0x1000, &o, &info), EINVAL, "command line");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_raw(mem, img, 300, 0x1000, &o, &info), EINVAL, "command line");
 	o.cmdline = NULL;
 	o.initrd = img;
 	o.initrd_size = 1;
-	ASSERT_FAILS(kvmhost_x86_boot_load_raw(mem, img, 300, 0x1000, &o, &info), EINVAL, "initrd");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_raw(mem, img, 300, 0x1000, &o, &info), EINVAL, "initrd");
 	o.initrd = NULL;
 	o.initrd_size = 0;
 	/* The e820 map limits RAM. */
 	o.e820 = pc_e820(2 * MIB, &o.e820_count);
-	ASSERT_FAILS(kvmhost_x86_boot_load_raw(mem, img, 300, 0x9fb00, &o, &info), EFAULT, "image");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_raw(mem, img, 300, 0x9fb00, &o, &info), EFAULT, "image");
 	assert_untouched(mem);
 	ASSERT_OK(kvmhost_x86_boot_load_raw(mem, img, 300, 0x9fb00 - 300 + 0x100, &o, &info));
 	free(img);
@@ -1510,15 +1479,15 @@ static void test_detect_and_dispatch(void **state)
 	assert_int_equal(kvmhost_x86_boot_detect(p.img, p.size), KVMHOST_X86_BOOT_PVH_ELF);
 	assert_int_equal(kvmhost_x86_boot_detect(mb, mb_size), KVMHOST_X86_BOOT_MULTIBOOT);
 	assert_int_equal(kvmhost_x86_boot_detect(mbe, mbe_size), KVMHOST_X86_BOOT_MULTIBOOT);
-	ASSERT_FAILS(kvmhost_x86_boot_detect(junk, sizeof(junk)), ENOEXEC, "unknown kernel format");
-	ASSERT_FAILS(kvmhost_x86_boot_detect(junk, 0), ENOEXEC, "unknown kernel format");
-	ASSERT_FAILS(kvmhost_x86_boot_detect(NULL, 10), EINVAL, "image");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_detect(junk, sizeof(junk)), ENOEXEC, "unknown kernel format");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_detect(junk, 0), ENOEXEC, "unknown kernel format");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_detect(NULL, 10), EINVAL, "image");
 	/* An ELF with neither note nor header; one whose program headers lie. */
 	put32(p.img + ph64(2, 0), 6);
-	ASSERT_FAILS(kvmhost_x86_boot_detect(p.img, p.size), ENOEXEC, "neither");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_detect(p.img, p.size), ENOEXEC, "neither");
 	put32(p.img + ph64(2, 0), 4);
 	put16(p.img + 54, 12);
-	ASSERT_FAILS(kvmhost_x86_boot_detect(p.img, p.size), ENOEXEC, "e_phentsize");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_detect(p.img, p.size), ENOEXEC, "e_phentsize");
 	put16(p.img + 54, 56);
 	/* An ELF with both a PVH note and a Multiboot header is PVH. */
 	put32(p.img + 64 + 3 * 56, 0x1BADB002);
@@ -1536,11 +1505,13 @@ static void test_detect_and_dispatch(void **state)
 	ASSERT_OK(kvmhost_x86_boot_load(mem, mb, mb_size, NULL, &info));
 	assert_int_equal(info.format, KVMHOST_X86_BOOT_MULTIBOOT);
 	mem_written(mem);
-	ASSERT_FAILS(kvmhost_x86_boot_load(mem, junk, sizeof(junk), NULL, &info), ENOEXEC, "kvmhost_x86_boot_load:");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load(mem, junk, sizeof(junk), NULL, &info), ENOEXEC,
+				"kvmhost_x86_boot_load:");
 	/* Messages of a dispatched load name the function called. */
 	put16(bz + 0x260, 0);
 	put16(bz + 0x262, 0);
-	ASSERT_FAILS(kvmhost_x86_boot_load(mem, bz, bz_size, NULL, &info), ENOEXEC, "kvmhost_x86_boot_load: init_size");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load(mem, bz, bz_size, NULL, &info), ENOEXEC,
+				"kvmhost_x86_boot_load: init_size");
 	assert_untouched(mem);
 
 	free(text);
@@ -1570,18 +1541,18 @@ static void test_arguments_and_sizes(void **state)
 	} ibig;
 	uint8_t small[sizeof(info)];
 
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(NULL, img, size, NULL, &info), EINVAL, "mem");
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, NULL, size, NULL, &info), EINVAL, "image");
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, NULL), EINVAL, "info");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(NULL, img, size, NULL, &info), EINVAL, "mem");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, NULL, size, NULL, &info), EINVAL, "image");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, NULL), EINVAL, "info");
 	info.size = 0;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), EINVAL, "info->size");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), EINVAL, "info->size");
 	info = new_info();
 
 	/* A newer caller's options with an unknown field set: refused. */
 	memset(&big, 0, sizeof(big));
 	big.o.size = sizeof(big);
 	big.extra = 1;
-	ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &big.o, &info), E2BIG, NULL);
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &big.o, &info), E2BIG, NULL);
 	big.extra = 0;
 	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &big.o, &info));
 
@@ -1593,22 +1564,22 @@ static void test_arguments_and_sizes(void **state)
 		o.e820_count = 2;
 		e[0] = (struct kvmhost_x86_e820_entry){0, 32 * MIB, 1};
 		e[1] = (struct kvmhost_x86_e820_entry){16 * MIB, 32 * MIB, 1};
-		ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlap");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlap");
 		e[1] = (struct kvmhost_x86_e820_entry){32 * MIB, 0, 1};
-		ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "empty");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "empty");
 		e[1] = (struct kvmhost_x86_e820_entry){32 * MIB, UINT64_MAX, 1};
-		ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "wrapping");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "wrapping");
 		e[1] = (struct kvmhost_x86_e820_entry){32 * MIB, MIB, 0};
-		ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "type 0");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "type 0");
 		o.e820_count = KVMHOST_X86_E820_MAX + 1;
-		ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "e820_count");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "e820_count");
 		o.e820 = NULL;
 		o.e820_count = 1;
-		ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "e820");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "e820");
 		/* All reserved: no RAM at all. */
 		o.e820 = e;
 		e[0] = (struct kvmhost_x86_e820_entry){0, 64 * MIB, KVMHOST_X86_E820_RESERVED};
-		ASSERT_FAILS(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "no RAM");
+		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "no RAM");
 		/* 128 entries, unsorted: fine, and sorted in the zero page. */
 		for (unsigned i = 0; i < KVMHOST_X86_E820_MAX; i++)
 			e[i] = (struct kvmhost_x86_e820_entry){(KVMHOST_X86_E820_MAX - 1 - i) * MIB, MIB,
