@@ -427,6 +427,10 @@ static int attach_mmio(struct vmm *v, struct vdev *d, uint32_t n)
 		    .hid = "LNRO0005", .uid = n, .mmio_base = base, .mmio_length = window, .irq = wo.gsi};
 		return 0;
 	}
+	if (used + 2 > sizeof(c->cmdline)) { /* room for the space and the NUL at least */
+		snprintf(d->err, sizeof(d->err), "no room left for virtio_mmio.device= words");
+		return -1;
+	}
 	c->cmdline[used] = ' ';
 	return kvmhost_virtio_mmio_cmdline(d->mmio, wo.gsi, c->cmdline + used + 1, sizeof(c->cmdline) - used - 1) < 0
 		   ? -1
