@@ -294,6 +294,28 @@ KVMHOST_API int kvmhost_x86_boot_load(struct kvmhost_memory *mem, const void *im
 				      const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info);
 
 /**
+ * Check, without guest memory or a VM, that a loader takes an image with
+ * these options: the same parsing of every header field, the same placement
+ * of the kernel, initrd, modules, command line and boot information, and the
+ * same errors and messages as the load itself, in RAM laid out as
+ * @p opts->e820 says (its RAM entries are the guest's RAM; build the map with
+ * kvmhost_x86_e820_from_ranges() from the ranges kvmhost_x86_plan_ram()
+ * gives, as the VM will have them). Nothing is written anywhere. A VMM calls
+ * it before it opens KVM, so that a bad image is a usage error on any host,
+ * with or without /dev/kvm. A load into memory laid out the same way then
+ * places everything where @p info says.
+ * @param format 0 to detect it (kvmhost_x86_boot_detect()), else
+ *               KVMHOST_X86_BOOT_BZIMAGE, _PVH_ELF or _MULTIBOOT (raw binaries
+ *               have no header to check: -EINVAL)
+ * @param opts   as for the loaders, with a non-empty e820 map (-EINVAL without)
+ * @param info   NULL, or filled as the load would fill it (size rules as there)
+ * @return 0; otherwise what the load would return (-ENOEXEC, -EINVAL,
+ *         -EFAULT, -ENOSPC, ...) with the load's message
+ */
+KVMHOST_API int kvmhost_x86_boot_check(int format, const void *image, size_t image_size,
+				       const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info);
+
+/**
  * Put a vCPU in 32-bit protected mode with paging off, the way the PVH and
  * Multiboot entries want it: CR0 = PE|ET, CR4 = 0, EFER = 0; CS a flat 32-bit
  * code segment (selector 0x10), DS/ES/FS/GS/SS flat 32-bit data (0x18), TR a

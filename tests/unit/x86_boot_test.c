@@ -176,6 +176,114 @@ static void put64(uint8_t *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+/* ---------- kvmhost_x86_boot_check() must say what the load says ---------- */
+
+/* Every load in this file goes through load_checked(): before the load, the check runs on the same image and
+ * options, with the RAM given as an e820 map (mem's regions as the loader would see them, when the options
+ * have no map): same return value, same message after the function's name, the same info. */
+struct e820_scan {
+	struct kvmhost_x86_e820_entry e[KVMHOST_X86_E820_MAX];
+	uint32_t n;
+};
+
+static int scan_region(struct kvmhost_memory_region *region, void *opaque)
+{
+	struct e820_scan *s = opaque;
+	uint32_t type = (kvmhost_memory_region_flags(region) & KVMHOST_MEMORY_READONLY) ? KVMHOST_X86_E820_RESERVED
+											: KVMHOST_X86_E820_RAM;
+	uint64_t gpa = kvmhost_memory_region_gpa(region), len = kvmhost_memory_region_length(region);
+	struct kvmhost_x86_e820_entry *last = s->n ? &s->e[s->n - 1] : NULL;
+
+	if (last && last->type == type && last->addr + last->size == gpa)
+		last->size += len;
+	else if (s->n < KVMHOST_X86_E820_MAX)
+		s->e[s->n++] = (struct kvmhost_x86_e820_entry){gpa, len, type};
+	return 0;
+}
+
+static const char *after_func(const char *msg)
+{
+	const char *c = strchr(msg, ':');
+
+	return c ? c : msg;
+}
+
+static int plain_load(int format, struct kvmhost_memory *mem, const void *img, size_t size,
+		      const struct kvmhost_x86_boot_options *o, struct kvmhost_x86_boot_info *info)
+{
+	switch (format) {
+	case KVMHOST_X86_BOOT_BZIMAGE:
+		return kvmhost_x86_boot_load_bzimage(mem, img, size, o, info);
+	case KVMHOST_X86_BOOT_PVH_ELF:
+		return kvmhost_x86_boot_load_pvh(mem, img, size, o, info);
+	case KVMHOST_X86_BOOT_MULTIBOOT:
+		return kvmhost_x86_boot_load_multiboot(mem, img, size, o, info);
+	default:
+		return kvmhost_x86_boot_load(mem, img, size, o, info);
+	}
+}
+
+static int load_checked(int format, struct kvmhost_memory *mem, const void *img, size_t size,
+			const struct kvmhost_x86_boot_options *o, struct kvmhost_x86_boot_info *info)
+{
+	struct kvmhost_x86_boot_options co = {.size = sizeof(co)};
+	struct kvmhost_x86_boot_info ci;
+	static struct e820_scan scan;
+	char check_msg[1024];
+	int check_r, r;
+
+	if (!mem || !info || info->size != sizeof(*info) || (o && o->size != sizeof(*o)))
+		goto load; /* argument errors of the load itself: tested on their own */
+	if (o)
+		co = *o;
+	if (!co.e820_count) {
+		scan.n = 0;
+		kvmhost_memory_for_each_region(mem, scan_region, &scan);
+		co.e820 = scan.e;
+		co.e820_count = scan.n;
+	}
+	ci = *info;
+	check_r = kvmhost_x86_boot_check(format, img, size, &co, &ci);
+	snprintf(check_msg, sizeof(check_msg), "%s", after_func(kvmhost_last_error()));
+	reset_error();
+	r = plain_load(format, mem, img, size, o, info);
+	if (check_r != r) {
+		print_error("check returned %d (%s), the load %d (%s)\n", check_r, check_msg, r, kvmhost_last_error());
+		fail();
+	}
+	if (r < 0 && !strstr(check_msg, "has no RAM")) /* that one counts regions, which a check has none of */
+		assert_string_equal(check_msg, after_func(kvmhost_last_error()));
+	else
+		assert_memory_equal(&ci, info, sizeof(ci));
+	return r;
+load:
+	return plain_load(format, mem, img, size, o, info);
+}
+
+static int load_bzimage(struct kvmhost_memory *mem, const void *img, size_t size,
+			const struct kvmhost_x86_boot_options *o, struct kvmhost_x86_boot_info *info)
+{
+	return load_checked(KVMHOST_X86_BOOT_BZIMAGE, mem, img, size, o, info);
+}
+
+static int load_pvh(struct kvmhost_memory *mem, const void *img, size_t size, const struct kvmhost_x86_boot_options *o,
+		    struct kvmhost_x86_boot_info *info)
+{
+	return load_checked(KVMHOST_X86_BOOT_PVH_ELF, mem, img, size, o, info);
+}
+
+static int load_multiboot(struct kvmhost_memory *mem, const void *img, size_t size,
+			  const struct kvmhost_x86_boot_options *o, struct kvmhost_x86_boot_info *info)
+{
+	return load_checked(KVMHOST_X86_BOOT_MULTIBOOT, mem, img, size, o, info);
+}
+
+static int load_detected(struct kvmhost_memory *mem, const void *img, size_t size,
+			 const struct kvmhost_x86_boot_options *o, struct kvmhost_x86_boot_info *info)
+{
+	return load_checked(0, mem, img, size, o, info);
+}
+
 /* A PC-like e820: low RAM, the EBDA and BIOS holes, RAM from 1 MiB. */
 static const struct kvmhost_x86_e820_entry *pc_e820(uint64_t ram_end, uint32_t *count)
 {
@@ -277,7 +385,7 @@ static void test_bz_good_64(void **state)
 	o.initrd_size = 10000;
 	o.e820 = pc_e820(64 * MIB, &o.e820_count);
 	o.acpi_rsdp_gpa = 0xe0000;
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 
 	assert_int_equal(info.size, sizeof(info));
 	assert_int_equal(info.format, KVMHOST_X86_BOOT_BZIMAGE);
@@ -352,7 +460,7 @@ static void test_bz_entry_32(void **state)
 
 	/* Forced by the flag. */
 	o.flags = KVMHOST_X86_BOOT_LINUX_ENTRY_32;
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.kind, KVMHOST_X86_ENTRY_LINUX_32);
 	assert_int_equal(info.entry, 0x100000);
 	assert_int_equal(info.rsi, 0x7000);
@@ -366,7 +474,7 @@ static void test_bz_entry_32(void **state)
 	img = make_bzimage(&p, &size);
 	put16(img + 0x236, 0xffff); /* ignored before 2.12 */
 	info = new_info();
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, NULL, &info));
 	assert_int_equal(info.kind, KVMHOST_X86_ENTRY_LINUX_32);
 	assert_int_equal(info.entry, 0x100000);
 	free(img);
@@ -390,7 +498,7 @@ static void test_bz_initrd_placement(void **state)
 
 	/* XLF_CAN_BE_LOADED_ABOVE_4G with the 64-bit entry: as high as RAM goes. */
 	img = make_bzimage(&p, &size);
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.initrd_gpa, 4 * GIB + 64 * MIB - 2 * PAGE);
 	assert_int_equal(rd32(mem, 0x7000 + 0x218), (uint32_t)info.initrd_gpa);
 	assert_int_equal(rd32(mem, 0x7000 + 0x0c0), 1);
@@ -399,7 +507,7 @@ static void test_bz_initrd_placement(void **state)
 
 	/* The same kernel entered at 32 bits: below 4 GiB. */
 	o.flags = KVMHOST_X86_BOOT_LINUX_ENTRY_32;
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, (img = make_bzimage(&p, &size)), size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, (img = make_bzimage(&p, &size)), size, &o, &info));
 	assert_int_equal(info.initrd_gpa, 64 * MIB - 2 * PAGE);
 	o.flags = 0;
 	free(img);
@@ -408,7 +516,7 @@ static void test_bz_initrd_placement(void **state)
 	p.xloadflags = 0x1;
 	p.initrd_addr_max = 0x1fffffff;
 	img = make_bzimage(&p, &size);
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.initrd_gpa, 64 * MIB - 2 * PAGE);
 	assert_int_equal(rd32(mem, 0x7000 + 0x0c0), 0);
 	free(img);
@@ -416,21 +524,21 @@ static void test_bz_initrd_placement(void **state)
 	/* A low initrd_addr_max: the highest page-aligned place below it. */
 	p.initrd_addr_max = 0x2fffff;
 	img = make_bzimage(&p, &size);
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.initrd_gpa, 3 * MIB - 2 * PAGE);
 	assert_true(info.initrd_gpa + 5000 - 1 <= 0x2fffff);
 
 	/* A fixed initrd_gpa above the limit, unaligned, or on the kernel. */
 	mem_written(mem);
 	o.initrd_gpa = 8 * MIB;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "initrd_gpa");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "initrd_gpa");
 	o.initrd_gpa = 0x200800;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "aligned");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "aligned");
 	o.initrd_gpa = 0x100000;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
 	assert_untouched(mem);
 	o.initrd_gpa = 0x200000;
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.initrd_gpa, 0x200000);
 	free(img);
 	kvmhost_memory_destroy(mem);
@@ -442,10 +550,10 @@ static void test_bz_initrd_placement(void **state)
 	img = make_bzimage(&p, &size);
 	o.initrd_gpa = 0;
 	o.initrd_size = 20 * MIB;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), ENOSPC, "initrd");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), ENOSPC, "initrd");
 	assert_untouched(mem);
 	o.initrd_size = 12 * MIB; /* fits below the run-time area */
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.initrd_gpa, 16 * MIB - 12 * MIB);
 	free(img);
 	free(initrd);
@@ -467,7 +575,7 @@ static void test_bz_placement_options(void **state)
 	o.cmdline_gpa = 0x30000;
 	o.cmdline = "x";
 	o.e820 = pc_e820(64 * MIB, &o.e820_count);
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.entry, 0x200200);
 	assert_int_equal(info.rsi, 0x8000);
 	assert_int_equal(info.kernel_start, 0x200000);
@@ -479,35 +587,35 @@ static void test_bz_placement_options(void **state)
 
 	/* A load address above pref_address runs in place, rounded up to kernel_alignment. */
 	o.kernel_gpa = 0x2100000;
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.kernel_start, 0x2100000);
 	assert_int_equal(info.kernel_end, 0x2200000 + 8 * MIB);
 
 	mem_written(mem);
 	o.kernel_gpa = 0x200800;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "kernel_gpa");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "kernel_gpa");
 	o.kernel_gpa = 0;
 	o.boot_params_gpa = 0x7800;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "boot_params_gpa");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "boot_params_gpa");
 	o.boot_params_gpa = 0x100000;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "overlaps");
 	o.boot_params_gpa = 128 * MIB;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "zero page");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EFAULT, "zero page");
 	o.boot_params_gpa = 0;
 	o.cmdline_gpa = 0x9fc00; /* the e820 hole */
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "command line");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EFAULT, "command line");
 	o.cmdline_gpa = 0x6fff; /* runs into the zero page */
 	o.cmdline = "ab";
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "zero page");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "zero page");
 	o.cmdline_gpa = 0;
 	o.cmdline = NULL;
 	o.module_count = 1;
 	o.modules = &(struct kvmhost_x86_boot_module){.data = "m", .size = 1};
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "modules");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "modules");
 	o.module_count = 0;
 	o.modules = NULL;
 	o.flags = 0x80;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "flags");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "flags");
 	o.flags = 0;
 	assert_untouched(mem);
 	free(img);
@@ -516,9 +624,9 @@ static void test_bz_placement_options(void **state)
 	p.relocatable = 0;
 	img = make_bzimage(&p, &size);
 	o.kernel_gpa = 0x200000;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "relocatable");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "relocatable");
 	o.kernel_gpa = 0;
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.kernel_start, 0x100000);
 	assert_int_equal(info.kernel_end, 24 * MIB);
 	free(img);
@@ -528,7 +636,7 @@ static void test_bz_placement_options(void **state)
 	mem = make_mem(20 * MIB);
 	p = bz_default();
 	img = make_bzimage(&p, &size);
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), EFAULT, "init_size");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, NULL, &info), EFAULT, "init_size");
 	assert_untouched(mem);
 	free(img);
 	kvmhost_memory_destroy(mem);
@@ -548,10 +656,10 @@ static void test_bz_cmdline_limit(void **state)
 	memset(cmd, 'a', 256);
 	cmd[256] = '\0';
 	o.cmdline = cmd;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "cmdline_size");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "cmdline_size");
 	assert_untouched(mem);
 	cmd[255] = '\0'; /* exactly cmdline_size */
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 	assert_int_equal(info.cmdline_size, 256);
 	assert_guest_bytes(mem, 0x20000, cmd, 256);
 
@@ -559,7 +667,7 @@ static void test_bz_cmdline_limit(void **state)
 	memset(cmd, 'b', KVMHOST_X86_BOOT_CMDLINE_MAX + 1);
 	cmd[KVMHOST_X86_BOOT_CMDLINE_MAX + 1] = '\0';
 	mem_written(mem);
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "command line");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "command line");
 	assert_untouched(mem);
 	free(cmd);
 	free(img);
@@ -576,7 +684,7 @@ static void bz_expect_bad(struct kvmhost_memory *mem, void (*mutate)(uint8_t *im
 	uint8_t *img = make_bzimage(&p, &size);
 
 	mutate(img, &size);
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), err, needle);
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, NULL, &info), err, needle);
 	assert_untouched(mem);
 	free(img);
 }
@@ -718,7 +826,7 @@ static void test_bz_truncated(void **state)
 
 	p.payload = 1024;
 	img = make_bzimage(&p, &size);
-	truncation_loop(mem, kvmhost_x86_boot_load_bzimage, img, size, NULL);
+	truncation_loop(mem, load_bzimage, img, size, NULL);
 	free(img);
 	kvmhost_memory_destroy(mem);
 }
@@ -877,7 +985,7 @@ static void test_pvh_good_elf64(void **state)
 	o.module_count = 1;
 	o.e820 = pc_e820(64 * MIB, &o.e820_count);
 	o.acpi_rsdp_gpa = 0xe0000;
-	ASSERT_OK(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info));
+	ASSERT_OK(load_pvh(mem, p.img, p.size, &o, &info));
 
 	assert_int_equal(info.format, KVMHOST_X86_BOOT_PVH_ELF);
 	assert_int_equal(info.kind, KVMHOST_X86_ENTRY_PVH_32);
@@ -946,7 +1054,7 @@ static void test_pvh_good_elf32(void **state)
 	add_region(mem, 0xfffc0000, 0x40000, KVMHOST_MEMORY_READONLY);
 	make_pvh(&p, 0, 4);
 	o.memmap_gpa = 0x5000;
-	ASSERT_OK(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info));
+	ASSERT_OK(load_pvh(mem, p.img, p.size, &o, &info));
 	assert_int_equal(info.entry, PVH_ENTRY);
 	assert_int_equal(info.module_count, 0);
 	assert_int_equal(info.cmdline_gpa, 0);
@@ -973,10 +1081,10 @@ static void test_pvh_truncated(void **state)
 	struct pvh_image p;
 
 	make_pvh(&p, 1, 8);
-	truncation_loop(mem, kvmhost_x86_boot_load_pvh, p.img, p.size, NULL);
+	truncation_loop(mem, load_pvh, p.img, p.size, NULL);
 	free_pvh(&p);
 	make_pvh(&p, 0, 4);
-	truncation_loop(mem, kvmhost_x86_boot_load_pvh, p.img, p.size, NULL);
+	truncation_loop(mem, load_pvh, p.img, p.size, NULL);
 	free_pvh(&p);
 	kvmhost_memory_destroy(mem);
 }
@@ -1050,8 +1158,7 @@ static void test_pvh_bad_images(void **state)
 
 		memcpy(img, p.img, p.size);
 		apply(img, bad[i].off, bad[i].len, bad[i].value);
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, img, p.size, &o, &info), bad[i].err,
-					bad[i].needle);
+		ASSERT_FAILS_MENTIONING(load_pvh(mem, img, p.size, &o, &info), bad[i].err, bad[i].needle);
 		assert_untouched(mem);
 		free(img);
 	}
@@ -1073,8 +1180,7 @@ static void test_pvh_bad_images(void **state)
 
 			memcpy(img, p.img, p.size);
 			apply(img, notes[i].off, notes[i].len, notes[i].value);
-			ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, img, p.size, &o, &info), notes[i].err,
-						notes[i].needle);
+			ASSERT_FAILS_MENTIONING(load_pvh(mem, img, p.size, &o, &info), notes[i].err, notes[i].needle);
 			assert_untouched(mem);
 			free(img);
 		}
@@ -1082,16 +1188,16 @@ static void test_pvh_bad_images(void **state)
 
 	/* Placement errors. */
 	o.start_info_gpa = PVH_SEG0;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
 	o.start_info_gpa = 0x6004;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "aligned");
+	ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "aligned");
 	o.start_info_gpa = 0xfffffff8;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "4 GiB");
+	ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "4 GiB");
 	o.start_info_gpa = 0;
 	o.memmap_gpa = 0x6010; /* on start_info */
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
+	ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "overlaps");
 	o.memmap_gpa = 0x9fc00; /* reserved */
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EFAULT, "memmap");
+	ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EFAULT, "memmap");
 	o.memmap_gpa = 0;
 	assert_untouched(mem);
 
@@ -1104,20 +1210,19 @@ static void test_pvh_bad_images(void **state)
 			mods[i] = (struct kvmhost_x86_boot_module){.data = "x", .size = 1};
 		o.modules = mods;
 		o.module_count = KVMHOST_X86_BOOT_MAX_MODULES + 1;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL,
-					"module_count");
+		ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "module_count");
 		o.module_count = 1;
 		mods[0].size = 0;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "module 0");
+		ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "module 0");
 		mods[0] = (struct kvmhost_x86_boot_module){.data = big, .size = 70 * MIB};
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "module 0");
+		ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "module 0");
 		o.module_count = 0;
 		o.modules = NULL;
 		o.initrd = big;
 		o.initrd_size = 50 * MIB; /* the kernel splits RAM: no hole that large */
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "initrd");
+		ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), ENOSPC, "initrd");
 		o.initrd_size = 0;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "initrd");
+		ASSERT_FAILS_MENTIONING(load_pvh(mem, p.img, p.size, &o, &info), EINVAL, "initrd");
 		o.initrd = NULL;
 		free(big);
 	}
@@ -1179,7 +1284,7 @@ static void test_mb_aout_good(void **state)
 	o.modules = &m;
 	o.module_count = 1;
 	o.e820 = pc_e820(8 * MIB, &o.e820_count);
-	ASSERT_OK(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info));
+	ASSERT_OK(load_multiboot(mem, img, size, &o, &info));
 
 	assert_int_equal(info.format, KVMHOST_X86_BOOT_MULTIBOOT);
 	assert_int_equal(info.kind, KVMHOST_X86_ENTRY_MULTIBOOT_32);
@@ -1258,7 +1363,7 @@ static void test_mb_elf_good(void **state)
 	size_t size;
 	uint8_t *img = make_mb_elf(&text, &size);
 
-	ASSERT_OK(kvmhost_x86_boot_load_multiboot(mem, img, size, NULL, &info));
+	ASSERT_OK(load_multiboot(mem, img, size, NULL, &info));
 	assert_int_equal(info.entry, 0x200010);
 	assert_int_equal(info.kernel_start, 0x200000);
 	assert_int_equal(info.kernel_end, 0x205000);
@@ -1286,10 +1391,10 @@ static void test_mb_truncated(void **state)
 	size_t size;
 	uint8_t *img = make_mb_aout(0x400, 0x100, 0x3, &size);
 
-	truncation_loop(mem, kvmhost_x86_boot_load_multiboot, img, size, NULL);
+	truncation_loop(mem, load_multiboot, img, size, NULL);
 	free(img);
 	img = make_mb_elf(&text, &size);
-	truncation_loop(mem, kvmhost_x86_boot_load_multiboot, img, size, NULL);
+	truncation_loop(mem, load_multiboot, img, size, NULL);
 	free(text);
 	free(img);
 	kvmhost_memory_destroy(mem);
@@ -1343,8 +1448,7 @@ static void test_mb_bad_images(void **state)
 			if (bad[i].fix_checksum)
 				fix_mb_checksum(h);
 		}
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), bad[i].err,
-					bad[i].needle);
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), bad[i].err, bad[i].needle);
 		assert_untouched(mem);
 		free(img);
 	}
@@ -1356,11 +1460,10 @@ static void test_mb_bad_images(void **state)
 
 		memmove(img + 0x2000, img + MB_HDR_OFF, 32);
 		memset(img + MB_HDR_OFF, 0, 32);
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC,
-					"no Multiboot header");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), ENOEXEC, "no Multiboot header");
 		/* Within 8192 bytes but its a.out fields are not. */
 		memmove(img + 0x1ff0, img + 0x2000, 32);
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "8192");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), ENOEXEC, "8192");
 		free(img);
 	}
 
@@ -1371,7 +1474,7 @@ static void test_mb_bad_images(void **state)
 
 		put32(img + MB_HDR_OFF + 4, 0x3);
 		fix_mb_checksum(img + MB_HDR_OFF);
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "ELF");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), ENOEXEC, "ELF");
 		free(img);
 	}
 
@@ -1382,12 +1485,12 @@ static void test_mb_bad_images(void **state)
 		uint8_t *img = make_mb_elf(&text, &size);
 
 		put32(img + 24, 0x300000);
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "e_entry");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), ENOEXEC, "e_entry");
 		put32(img + 24, 0x201008); /* file part of segment 1: fine */
-		ASSERT_OK(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info));
+		ASSERT_OK(load_multiboot(mem, img, size, &o, &info));
 		mem_written(mem);
 		put32(img + 52 + 32 + 12, 0x200800); /* segment 1's p_paddr into segment 0 */
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOEXEC, "overlap");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), ENOEXEC, "overlap");
 		free(text);
 		free(img);
 	}
@@ -1400,13 +1503,13 @@ static void test_mb_bad_images(void **state)
 
 		o.modules = &m;
 		o.module_count = 1;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), ENOSPC, "module 0");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), ENOSPC, "module 0");
 		o.module_count = 0;
 		o.modules = NULL;
 		o.mbi_gpa = MB_LOAD + 0x1000;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), EINVAL, "overlaps");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), EINVAL, "overlaps");
 		o.mbi_gpa = 0x9004;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_multiboot(mem, img, size, &o, &info), EINVAL, "aligned");
+		ASSERT_FAILS_MENTIONING(load_multiboot(mem, img, size, &o, &info), EINVAL, "aligned");
 		o.mbi_gpa = 0;
 		free(big);
 		free(img);
@@ -1498,19 +1601,18 @@ static void test_detect_and_dispatch(void **state)
 	assert_int_equal(kvmhost_x86_boot_detect(p.img, p.size), KVMHOST_X86_BOOT_MULTIBOOT);
 	put32(p.img + ph64(2, 0), 4);
 
-	ASSERT_OK(kvmhost_x86_boot_load(mem, bz, bz_size, NULL, &info));
+	ASSERT_OK(load_detected(mem, bz, bz_size, NULL, &info));
 	assert_int_equal(info.format, KVMHOST_X86_BOOT_BZIMAGE);
-	ASSERT_OK(kvmhost_x86_boot_load(mem, p.img, p.size, NULL, &info));
+	ASSERT_OK(load_detected(mem, p.img, p.size, NULL, &info));
 	assert_int_equal(info.format, KVMHOST_X86_BOOT_PVH_ELF);
-	ASSERT_OK(kvmhost_x86_boot_load(mem, mb, mb_size, NULL, &info));
+	ASSERT_OK(load_detected(mem, mb, mb_size, NULL, &info));
 	assert_int_equal(info.format, KVMHOST_X86_BOOT_MULTIBOOT);
 	mem_written(mem);
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load(mem, junk, sizeof(junk), NULL, &info), ENOEXEC,
-				"kvmhost_x86_boot_load:");
+	ASSERT_FAILS_MENTIONING(load_detected(mem, junk, sizeof(junk), NULL, &info), ENOEXEC, "kvmhost_x86_boot_load:");
 	/* Messages of a dispatched load name the function called. */
 	put16(bz + 0x260, 0);
 	put16(bz + 0x262, 0);
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load(mem, bz, bz_size, NULL, &info), ENOEXEC,
+	ASSERT_FAILS_MENTIONING(load_detected(mem, bz, bz_size, NULL, &info), ENOEXEC,
 				"kvmhost_x86_boot_load: init_size");
 	assert_untouched(mem);
 
@@ -1541,20 +1643,20 @@ static void test_arguments_and_sizes(void **state)
 	} ibig;
 	uint8_t small[sizeof(info)];
 
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(NULL, img, size, NULL, &info), EINVAL, "mem");
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, NULL, size, NULL, &info), EINVAL, "image");
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, NULL), EINVAL, "info");
+	ASSERT_FAILS_MENTIONING(load_bzimage(NULL, img, size, NULL, &info), EINVAL, "mem");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, NULL, size, NULL, &info), EINVAL, "image");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, NULL, NULL), EINVAL, "info");
 	info.size = 0;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &info), EINVAL, "info->size");
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, NULL, &info), EINVAL, "info->size");
 	info = new_info();
 
 	/* A newer caller's options with an unknown field set: refused. */
 	memset(&big, 0, sizeof(big));
 	big.o.size = sizeof(big);
 	big.extra = 1;
-	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &big.o, &info), E2BIG, NULL);
+	ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &big.o, &info), E2BIG, NULL);
 	big.extra = 0;
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &big.o, &info));
+	ASSERT_OK(load_bzimage(mem, img, size, &big.o, &info));
 
 	/* e820 maps that make no sense. */
 	{
@@ -1564,28 +1666,28 @@ static void test_arguments_and_sizes(void **state)
 		o.e820_count = 2;
 		e[0] = (struct kvmhost_x86_e820_entry){0, 32 * MIB, 1};
 		e[1] = (struct kvmhost_x86_e820_entry){16 * MIB, 32 * MIB, 1};
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "overlap");
+		ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "overlap");
 		e[1] = (struct kvmhost_x86_e820_entry){32 * MIB, 0, 1};
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "empty");
+		ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "empty");
 		e[1] = (struct kvmhost_x86_e820_entry){32 * MIB, UINT64_MAX, 1};
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "wrapping");
+		ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "wrapping");
 		e[1] = (struct kvmhost_x86_e820_entry){32 * MIB, MIB, 0};
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "type 0");
+		ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "type 0");
 		o.e820_count = KVMHOST_X86_E820_MAX + 1;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "e820_count");
+		ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "e820_count");
 		o.e820 = NULL;
 		o.e820_count = 1;
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EINVAL, "e820");
+		ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EINVAL, "e820");
 		/* All reserved: no RAM at all. */
 		o.e820 = e;
 		e[0] = (struct kvmhost_x86_e820_entry){0, 64 * MIB, KVMHOST_X86_E820_RESERVED};
-		ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info), EFAULT, "no RAM");
+		ASSERT_FAILS_MENTIONING(load_bzimage(mem, img, size, &o, &info), EFAULT, "no RAM");
 		/* 128 entries, unsorted: fine, and sorted in the zero page. */
 		for (unsigned i = 0; i < KVMHOST_X86_E820_MAX; i++)
 			e[i] = (struct kvmhost_x86_e820_entry){(KVMHOST_X86_E820_MAX - 1 - i) * MIB, MIB,
 							       KVMHOST_X86_E820_RAM};
 		o.e820_count = KVMHOST_X86_E820_MAX;
-		ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+		ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 		assert_int_equal(rd8(mem, 0x7000 + 0x1e8), 128);
 		assert_int_equal(rd64(mem, 0x7000 + 0x2d0), 0);
 		assert_int_equal(rd64(mem, 0x7000 + 0x2d0 + 127 * 20), 127 * MIB);
@@ -1596,14 +1698,14 @@ static void test_arguments_and_sizes(void **state)
 	/* An older caller's smaller info: only its prefix is written. */
 	memset(small, 0xee, sizeof(small));
 	((struct kvmhost_x86_boot_info *)(void *)small)->size = offsetof(struct kvmhost_x86_boot_info, rax);
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, (struct kvmhost_x86_boot_info *)(void *)small));
+	ASSERT_OK(load_bzimage(mem, img, size, NULL, (struct kvmhost_x86_boot_info *)(void *)small));
 	assert_int_equal(((struct kvmhost_x86_boot_info *)(void *)small)->entry, 0x100200);
 	for (size_t i = offsetof(struct kvmhost_x86_boot_info, rax); i < sizeof(small); i++)
 		assert_int_equal(small[i], 0xee);
 	/* A newer caller's larger info: the tail is zeroed. */
 	memset(&ibig, 0xee, sizeof(ibig));
 	ibig.i.size = sizeof(ibig);
-	ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, NULL, &ibig.i));
+	ASSERT_OK(load_bzimage(mem, img, size, NULL, &ibig.i));
 	assert_int_equal(ibig.i.size, sizeof(ibig));
 	assert_int_equal(ibig.i.kind, KVMHOST_X86_ENTRY_LINUX_64);
 	for (size_t i = 0; i < sizeof(ibig.tail); i++)
@@ -1625,7 +1727,7 @@ static void test_spanning_regions(void **state)
 	add_region(mem, PVH_SEG1 + 0x1000, 32 * MIB, 0);
 	make_pvh(&p, 1, 8);
 	guest_fill(mem, PVH_SEG1 + 0x800, 0x77, 0x1800);
-	ASSERT_OK(kvmhost_x86_boot_load_pvh(mem, p.img, p.size, NULL, &info));
+	ASSERT_OK(load_pvh(mem, p.img, p.size, NULL, &info));
 	assert_guest_fill(mem, PVH_SEG1 + 0x800, 0, 0x1800);
 	assert_guest_bytes(mem, PVH_SEG1, p.data, 0x800);
 	free_pvh(&p);
@@ -1676,7 +1778,7 @@ static void test_real_kernels(void **state)
 		img = read_file(bzp, &size);
 		assert_non_null(img);
 		assert_int_equal(kvmhost_x86_boot_detect(img, size), KVMHOST_X86_BOOT_BZIMAGE);
-		ASSERT_OK(kvmhost_x86_boot_load_bzimage(mem, img, size, &o, &info));
+		ASSERT_OK(load_bzimage(mem, img, size, &o, &info));
 		print_message("bzImage %s: kind %d entry 0x%llx kernel [0x%llx, 0x%llx) initrd 0x%llx\n", bzp,
 			      info.kind, (unsigned long long)info.entry, (unsigned long long)info.kernel_start,
 			      (unsigned long long)info.kernel_end, (unsigned long long)info.initrd_gpa);
@@ -1688,7 +1790,7 @@ static void test_real_kernels(void **state)
 		img = read_file(elfp, &size);
 		assert_non_null(img);
 		assert_int_equal(kvmhost_x86_boot_detect(img, size), KVMHOST_X86_BOOT_PVH_ELF);
-		ASSERT_OK(kvmhost_x86_boot_load_pvh(mem, img, size, &o, &info));
+		ASSERT_OK(load_pvh(mem, img, size, &o, &info));
 		print_message("vmlinux %s: PVH entry 0x%llx kernel [0x%llx, 0x%llx) initrd 0x%llx\n", elfp,
 			      (unsigned long long)info.entry, (unsigned long long)info.kernel_start,
 			      (unsigned long long)info.kernel_end, (unsigned long long)info.initrd_gpa);
@@ -1696,6 +1798,38 @@ static void test_real_kernels(void **state)
 		free(img);
 	}
 	kvmhost_memory_destroy(mem);
+}
+
+/* What only the check has: it needs a map of RAM, takes no raw format, and writes nothing anywhere. */
+static void test_check_arguments(void **state)
+{
+	(void)state;
+	struct kvmhost_x86_boot_options o = {.size = sizeof(o)};
+	struct kvmhost_x86_boot_info info = new_info();
+	struct bz_params p = bz_default();
+	size_t size;
+	uint8_t *img = make_bzimage(&p, &size);
+	const uint8_t text[] = "plain text, no kernel\n";
+
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(0, img, size, NULL, &info), EINVAL, "e820");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(0, img, size, &o, &info), EINVAL, "e820");
+	o.e820 = pc_e820(64 * MIB, &o.e820_count);
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(KVMHOST_X86_BOOT_RAW, img, size, &o, &info), EINVAL, "format");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(99, img, size, &o, &info), EINVAL, "format");
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(0, NULL, size, &o, &info), EINVAL, "image");
+	/* A text file: detected as nothing, and refused by the Multiboot loader when it is asked for by name. */
+	ASSERT_FAILS(kvmhost_x86_boot_check(0, text, sizeof(text), &o, &info), ENOEXEC);
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(KVMHOST_X86_BOOT_MULTIBOOT, text, sizeof(text), &o, &info),
+				ENOEXEC, "Multiboot header");
+	/* RAM too small for the kernel: the map alone decides. */
+	o.e820 = pc_e820(2 * MIB, &o.e820_count);
+	ASSERT_FAILS(kvmhost_x86_boot_check(KVMHOST_X86_BOOT_BZIMAGE, img, size, &o, &info), EFAULT);
+	/* info may be NULL: a yes or no. */
+	o.e820 = pc_e820(64 * MIB, &o.e820_count);
+	ASSERT_OK(kvmhost_x86_boot_check(KVMHOST_X86_BOOT_BZIMAGE, img, size, &o, NULL));
+	ASSERT_OK(kvmhost_x86_boot_check(0, img, size, &o, &info));
+	assert_int_equal(info.format, KVMHOST_X86_BOOT_BZIMAGE);
+	free(img);
 }
 
 int main(void)
@@ -1711,6 +1845,7 @@ int main(void)
 	    cmocka_unit_test(test_mb_bad_images),	cmocka_unit_test(test_raw),
 	    cmocka_unit_test(test_detect_and_dispatch), cmocka_unit_test(test_arguments_and_sizes),
 	    cmocka_unit_test(test_spanning_regions),	cmocka_unit_test(test_real_kernels),
+	    cmocka_unit_test(test_check_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

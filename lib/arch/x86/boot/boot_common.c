@@ -221,9 +221,39 @@ static int kh_build_ram(struct kh_boot *b, struct kh_region_scan *s)
 		}
 		b->ram_count = kh_merge_ranges(b->ram, b->ram_count);
 	}
+	if (!b->ram_count && !b->mem)
+		return KH_BOOT_FAIL(b, EFAULT, "guest memory has no RAM (none of the %u e820 entries is RAM)",
+				    b->e820_count);
 	if (!b->ram_count)
 		return KH_BOOT_FAIL(b, EFAULT, "guest memory has no RAM (%zu regions, %u e820 entries)", s->count,
 				    b->e820_count);
+	return 0;
+}
+
+/* A check has no guest memory: the caller's e820 RAM entries stand for the writable regions. */
+static int kh_scan_e820(const struct kvmhost_x86_boot_options *o, struct kh_region_scan *s)
+{
+	for (uint32_t i = 0; i < o->e820_count; i++) {
+		if (o->e820[i].type != KVMHOST_X86_E820_RAM || !o->e820[i].size)
+			continue;
+		if (s->count == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 16;
+			struct kh_range *nr = realloc(s->r, cap * sizeof(*nr));
+			uint8_t *ro;
+
+			if (!nr)
+				return -ENOMEM;
+			s->r = nr;
+			ro = realloc(s->readonly, cap);
+			if (!ro)
+				return -ENOMEM;
+			s->readonly = ro;
+			s->cap = cap;
+		}
+		s->r[s->count] = (struct kh_range){o->e820[i].addr, o->e820[i].addr + o->e820[i].size};
+		s->readonly[s->count++] = 0;
+	}
+	qsort(s->r, s->count, sizeof(*s->r), kh_cmp_range);
 	return 0;
 }
 
@@ -235,8 +265,10 @@ int kh_boot_begin(struct kh_boot *b, const char *func, struct kvmhost_memory *me
 
 	memset(b, 0, sizeof(*b));
 	b->func = func;
-	if (!mem || !image || !info)
-		return KH_BOOT_FAIL(b, EINVAL, "%s is NULL", !mem ? "mem" : !image ? "image" : "info");
+	if (!mem && func != kh_boot_check_func)
+		return KH_BOOT_FAIL(b, EINVAL, "mem is NULL");
+	if (!image || !info)
+		return KH_BOOT_FAIL(b, EINVAL, "%s is NULL", !image ? "image" : "info");
 	if (info->size < sizeof(size_t) || info->size > 65536)
 		return KH_BOOT_FAIL(b, EINVAL, "info->size is %zu: set it to sizeof(struct kvmhost_x86_boot_info)",
 				    info->size);
@@ -247,7 +279,10 @@ int kh_boot_begin(struct kh_boot *b, const char *func, struct kvmhost_memory *me
 	r = kh_check_options(b);
 	if (r < 0)
 		return r;
-	r = kvmhost_memory_for_each_region(mem, kh_collect_region, &scan);
+	if (!mem && !b->o.e820_count)
+		return KH_BOOT_FAIL(b, EINVAL,
+				    "opts->e820 is empty: a check without guest memory needs the map of its RAM");
+	r = mem ? kvmhost_memory_for_each_region(mem, kh_collect_region, &scan) : kh_scan_e820(&b->o, &scan);
 	if (r < 0) {
 		free(scan.r);
 		free(scan.readonly);
@@ -597,6 +632,8 @@ void kh_boot_log_success(const struct kh_boot *b, const struct kvmhost_x86_boot_
 	       r->module_count, (unsigned long long)r->cmdline_gpa);
 }
 
+const char kh_boot_check_func[] = "kvmhost_x86_boot_check";
+
 int kh_boot_run(const char *func, struct kvmhost_memory *mem, const void *image, size_t image_size,
 		const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info, kh_boot_plan_fn plan)
 {
@@ -608,11 +645,12 @@ int kh_boot_run(const char *func, struct kvmhost_memory *mem, const void *image,
 	if (r < 0)
 		return r;
 	r = plan(&b, image, image_size, &res);
-	if (r >= 0)
+	if (r >= 0 && mem) /* a check (no memory) stops here: the plan is the whole validation */
 		r = kh_boot_commit(&b);
 	if (r >= 0) {
 		kh_boot_info_out(&res, info);
-		kh_boot_log_success(&b, &res);
+		if (mem)
+			kh_boot_log_success(&b, &res);
 	}
 	kh_boot_end(&b);
 	return r < 0 ? r : 0;

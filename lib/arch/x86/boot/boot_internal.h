@@ -138,7 +138,10 @@ int kh_boot_commit(struct kh_boot *b);
 typedef int (*kh_boot_plan_fn)(struct kh_boot *b, const uint8_t *img, size_t size, struct kvmhost_x86_boot_info *res);
 
 /* The whole load for a loader whose plan needs nothing but the image:
- * begin, plan, commit (only if the plan succeeded), report, end. */
+ * begin, plan, commit (only if the plan succeeded), report, end. With
+ * func == kh_boot_check_func, mem is NULL and RAM is opts->e820's RAM
+ * entries: begin and plan only (kvmhost_x86_boot_check()), nothing written. */
+extern const char kh_boot_check_func[];
 int kh_boot_run(const char *func, struct kvmhost_memory *mem, const void *image, size_t image_size,
 		const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info, kh_boot_plan_fn plan);
 

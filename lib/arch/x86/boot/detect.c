@@ -64,3 +64,26 @@ KVMHOST_API int kvmhost_x86_boot_load(struct kvmhost_memory *mem, const void *im
 		return fmt < 0 ? fmt : kh_fail(ENOEXEC, __func__, "unknown format %d", fmt);
 	}
 }
+
+KVMHOST_API int kvmhost_x86_boot_check(int format, const void *image, size_t image_size,
+				       const struct kvmhost_x86_boot_options *opts, struct kvmhost_x86_boot_info *info)
+{
+	const char *func = kh_boot_check_func;
+	struct kvmhost_x86_boot_info scratch = {.size = sizeof(scratch)};
+	int fmt = format ? format : kh_detect(func, image, image_size);
+
+	if (!info)
+		info = &scratch;
+	switch (fmt) {
+	case KVMHOST_X86_BOOT_BZIMAGE:
+		return kh_boot_bzimage(func, NULL, image, image_size, opts, info);
+	case KVMHOST_X86_BOOT_PVH_ELF:
+		return kh_boot_pvh(func, NULL, image, image_size, opts, info);
+	case KVMHOST_X86_BOOT_MULTIBOOT:
+		return kh_boot_multiboot(func, NULL, image, image_size, opts, info);
+	default:
+		return fmt < 0
+			   ? fmt
+			   : kh_fail(EINVAL, func, "format %d: want 0 (detect), bzImage, PVH ELF or Multiboot", format);
+	}
+}
