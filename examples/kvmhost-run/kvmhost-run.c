@@ -217,6 +217,30 @@ static int map_file(const char *flag, const char *path, void **data, size_t *siz
 	return 0;
 }
 
+/* Everything the loader will check, checked now, before KVM is opened: on a host without /dev/kvm a bad image is
+ * still a usage error. The RAM is laid out as setup_memory() will lay it out, and the map is the one setup_boot()
+ * will build from it; only the virtio command-line words (mmio-cmdline) are not known yet. */
+static int check_kernel(struct vmm *v)
+{
+	struct kvmhost_x86_e820_entry e820[KVMHOST_X86_E820_MAX];
+	struct kvmhost_x86_boot_options bo = {.size = sizeof(bo),
+					      .cmdline = v->cmdline,
+					      .initrd = v->initrd,
+					      .initrd_size = v->initrd_size,
+					      .e820 = e820};
+
+	if (kvmhost_x86_plan_ram(v->mem, 0, v->ram, 2, &v->ram_count) < 0 ||
+	    kvmhost_x86_e820_from_ranges(v->ram, v->ram_count, NULL, e820, KVMHOST_X86_E820_MAX, &bo.e820_count) < 0)
+		return fail(EXIT_USAGE, "--mem");
+	if (!v->multiboot && kvmhost_x86_boot_detect(v->kernel, v->kernel_size) < 0)
+		return usage_error("--kernel %s: not a bzImage, an ELF kernel with a PVH note or a Multiboot kernel",
+				   v->kernel_path);
+	if (kvmhost_x86_boot_check(v->multiboot ? KVMHOST_X86_BOOT_MULTIBOOT : 0, v->kernel, v->kernel_size, &bo,
+				   NULL) < 0)
+		return usage_error("--kernel %s: %s", v->kernel_path, kvmhost_last_error());
+	return 0;
+}
+
 static int parse_args(struct vmm *v, int argc, char **argv)
 {
 	enum { KERNEL = 1, INITRD, CMDLINE, MEM, CPUS, SERIAL, MULTIBOOT, HELP, NCORE };
@@ -271,9 +295,8 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	if ((r = map_file("--kernel", arg[KERNEL], &v->kernel, &v->kernel_size)) ||
 	    (arg[INITRD] && (r = map_file("--initrd", arg[INITRD], &v->initrd, &v->initrd_size))))
 		return r;
-	if (!v->multiboot && kvmhost_x86_boot_detect(v->kernel, v->kernel_size) < 0)
-		return usage_error("--kernel %s: not a bzImage, an ELF kernel with a PVH note or a Multiboot kernel",
-				   arg[KERNEL]);
+	if ((r = check_kernel(v)))
+		return r;
 	if (!strncmp(v->serial, "file:", 5)) {
 		v->out_fd = open(v->serial + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (v->out_fd < 0)
@@ -289,8 +312,6 @@ static int setup_memory(struct vmm *v)
 {
 	struct kvmhost_memory_options mo = {.size = sizeof(mo), .backing = KVMHOST_MEMORY_ANONYMOUS, .name = "ram"};
 
-	if (kvmhost_x86_plan_ram(v->mem, 0, v->ram, 2, &v->ram_count) < 0)
-		return fail(EXIT_USAGE, "--mem");
 	mo.flags = KVMHOST_MEMORY_THP; /* transparent huge pages, as QEMU asks for: fewer faults while booting */
 	for (uint32_t i = 0; i < v->ram_count; i++) {
 		mo.guest_phys_addr = v->ram[i].gpa;

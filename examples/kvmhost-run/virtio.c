@@ -16,10 +16,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <kvmhost/kvmhost.h>
@@ -94,6 +96,7 @@ int virtio_parse_disk(struct vmm *v, const char *arg)
 	struct virtio_config *c = &v->virtio;
 	const char *comma = strchr(arg, ',');
 	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+	struct stat st;
 	char *path;
 	int r;
 
@@ -104,8 +107,13 @@ int virtio_parse_disk(struct vmm *v, const char *arg)
 	if (!(path = strndup(arg, len)))
 		return usage_error("--disk: out of memory");
 	c->disk[c->ndisks].readonly = comma != NULL;
-	if (access(path, c->disk[c->ndisks].readonly ? R_OK : R_OK | W_OK) < 0) {
+	if (access(path, c->disk[c->ndisks].readonly ? R_OK : R_OK | W_OK) < 0 || stat(path, &st) < 0) {
 		r = usage_error("--disk %s: %s", path, strerror(errno));
+		free(path);
+		return r;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		r = usage_error("--disk %s: not a regular file or a block device", path);
 		free(path);
 		return r;
 	}
@@ -149,6 +157,18 @@ int virtio_parse_net(struct vmm *v, const char *arg)
 	return 0;
 }
 
+/* The file or socket is made later, when the device is; a directory it cannot be made in is a usage error now. */
+static int check_parent_dir(const char *flag, const char *arg, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	if (access(dir, W_OK | X_OK) < 0)
+		return usage_error("%s=%s: %s: %s", flag, arg, dir, strerror(errno));
+	return 0;
+}
+
 int virtio_parse_console(struct vmm *v, const char *arg)
 {
 	int r;
@@ -162,6 +182,8 @@ int virtio_parse_console(struct vmm *v, const char *arg)
 		return usage_error("--console=%s: want stdio, file:PATH or socket:PATH", arg);
 	if (!strncmp(arg, "socket:", 7) && strlen(arg + 7) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return usage_error("--console=%s: the socket path is too long", arg);
+	if (strcmp(arg, "stdio") && (r = check_parent_dir("--console", arg, strchr(arg, ':') + 1)))
+		return r;
 	v->virtio.console = arg;
 	return 0;
 }

@@ -67,12 +67,28 @@ expect_usage "--console=tty" --kernel "$hello" --console=tty
 expect_usage "--console=file:" --kernel "$hello" --console=file:
 expect_usage "--serial file:PATH or none" --kernel "$hello" --console --serial stdio
 expect_usage "--transport usb" --kernel "$hello" --transport usb
+expect_usage "$tmp: not a regular file" --kernel "$hello" --disk "$tmp"
+expect_usage "--console=file:/nonexistent/dir/hvc" --kernel "$hello" --console=file:/nonexistent/dir/hvc
+expect_usage "--console=socket:/nonexistent/dir/s" --kernel "$hello" --console=socket:/nonexistent/dir/s
+# What only the loader knew used to be found after KVM was opened; it is checked before now (2 on any host).
+head -c $((3 << 20)) /dev/zero >"$tmp/big"
+expect_usage "--kernel $hello: " --kernel "$hello" --mem 2M --initrd "$tmp/big"
+printf 'Qmodule' >"$tmp/module"
+expect_usage "--kernel $tmp/text: " --multiboot --kernel "$tmp/text" --initrd "$tmp/module"
 expect_usage "at most 8" --kernel "$hello" --rng --disk "$tmp/disk" --disk "$tmp/disk" --disk "$tmp/disk" \
 	--disk "$tmp/disk" --disk "$tmp/disk" --disk "$tmp/disk" --disk "$tmp/disk" --disk "$tmp/disk"
 if "$run" --help 2>&1 | grep -q -- '--debug-exit'; then ok "--help lists the flags"; else bad "--help"; fi
 
 # ---- on KVM ----
 if [ ! -c /dev/kvm ] || ! : 2>/dev/null <>/dev/kvm; then
+	# Without a KVM, a good command line fails only at KVM, as a host failure (8) with one line saying so.
+	timeout 30 "$run" --kernel "$hello" --debug-exit </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq 8 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "KVM" "$tmp/err"; then
+		ok "no KVM: status 8: $(cat "$tmp/err")"
+	else
+		bad "no KVM: want status 8 and one line about KVM, got status $rc, stderr: $(cat "$tmp/err")"
+	fi
 	[ "$fails" -eq 0 ] || { echo "kvmhost_run_test: $fails failures"; exit 1; }
 	echo "SKIP: /dev/kvm is missing or not usable (the usage checks passed)"
 	exit 77
