@@ -395,6 +395,7 @@ static int platform_linux_main(const char *exit_how, enum outcome want, uint32_t
 		kpath = "/lab/l2/vmlinux";
 	if (!ipath)
 		ipath = "/lab/l2/initramfs.cpio.gz";
+	sys = test_open_system(); /* first: with no KVM at all, that is the reason to give */
 	if (test_kvm_is_pvm())
 		SKIP("a stock Linux kernel does not boot on the PVM /dev/kvm (HOST-NOTES.md); runs in the lab");
 	kernel = read_file(kpath, &ksize);
@@ -403,7 +404,6 @@ static int platform_linux_main(const char *exit_how, enum outcome want, uint32_t
 		SKIP("no Linux guest: set KVMHOST_TEST_LINUX_KERNEL (PVH vmlinux) and KVMHOST_TEST_LINUX_INITRD "
 		     "(the lab's L1 has %s)",
 		     kpath);
-	sys = test_open_system();
 	ok = boot(sys, ncpus, kernel, ksize, initrd, isize, exit_how, want);
 	kvmhost_system_close(sys);
 	return ok ? TEST_PASS : TEST_FAIL;

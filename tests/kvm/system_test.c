@@ -3,7 +3,8 @@
  * KVM's supported CPUID (non-empty, leaf 0 present) and MSR index list, with
  * the -E2BIG path reporting the needed count; in-kernel irqchip FULL then
  * PIT, the irqchip refused twice and after a vCPU exists, SPLIT on a fresh
- * VM; TSS / identity map / kvmclock; bad input of every call here.
+ * VM; TSS / identity map / kvmclock; bad input of every call here. First,
+ * on any host (KVM or not): kvmhost_system_open()'s own errors.
  */
 #include <errno.h>
 #include <string.h>
@@ -160,9 +161,37 @@ static void test_tss_identity_clock(struct kvmhost_system *sys)
 	CHECK(kvmhost_x86_vm_create_pit(NULL, 0) == -EINVAL);
 }
 
+/* What kvmhost_system_open() must say without any KVM: these cases run on every host, before the skip. */
+static void test_open_errors(void)
+{
+	struct kvmhost_system_options o = {.size = sizeof(o)};
+	struct {
+		struct kvmhost_system_options o;
+		uint64_t tail;
+	} newer = {.o = {.size = sizeof(newer)}, .tail = 1};
+	struct kvmhost_system *sys = NULL;
+
+	CHECK(kvmhost_system_open(NULL, NULL) == -EINVAL && kvmhost_last_error()[0]);
+	o.size = 1;
+	CHECK(kvmhost_system_open(&o, &sys) == -EINVAL && sys == NULL);
+	CHECK(kvmhost_system_open(&newer.o, &sys) == -E2BIG && sys == NULL);
+	o.size = sizeof(o);
+	o.device_path = "/nonexistent/kvm";
+	CHECK(kvmhost_system_open(&o, &sys) == -ENOENT && sys == NULL);
+	CHECK(strstr(kvmhost_last_error(), "/nonexistent/kvm") != NULL);
+	o.device_path = "/dev/null"; /* opens, but is no KVM */
+	CHECK(kvmhost_system_open(&o, &sys) < 0 && sys == NULL);
+	CHECK(strstr(kvmhost_last_error(), "KVM_GET_API_VERSION") != NULL);
+	kvmhost_system_close(NULL);
+	printf("system_test: open's errors without KVM: pass\n");
+}
+
 int main(void)
 {
-	struct kvmhost_system *sys = test_open_system();
+	struct kvmhost_system *sys;
+
+	test_open_errors();
+	sys = test_open_system();
 
 	test_limits(sys);
 	test_cpuid(sys);
