@@ -3,8 +3,9 @@
  * @brief Error model and logging of libkvmhost.
  *
  * Every function of the library returns 0 (or a non-negative count) on
- * success and a negative errno value on failure; it never sets errno for the
- * caller. When a call fails it also leaves a human-readable message, naming
+ * success and a negative errno value on failure: the return value is the
+ * error, and errno is not part of the contract (a call may leave it changed,
+ * as libc calls may). When a call fails it also leaves a human-readable message, naming
  * the function and the cause, in a per-thread buffer that
  * kvmhost_last_error() returns.
  *

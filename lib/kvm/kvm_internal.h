@@ -46,8 +46,10 @@ void kh_vm_attach_child(struct kvmhost_vm *vm, struct kh_vm_child *child);
 void kh_vm_detach_child(struct kvmhost_vm *vm, struct kh_vm_child *child);
 
 /* Memory map lifetime, provided by lib/memory (a leaf data structure that
- * knows nothing of KVM) for the VM that embeds one. */
-int kh_memory_new(struct kvmhost_memory **out, struct kvmhost_vm *vm);
+ * knows nothing of KVM: it gets the owner's name, for its messages, and the
+ * number of KVM slots, for the VM side's slot allocator) for the VM that
+ * embeds one. */
+int kh_memory_new(struct kvmhost_memory **out, const char *owner_name, int max_slots);
 void kh_memory_free(struct kvmhost_memory *mem);
 
 #endif

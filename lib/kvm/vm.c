@@ -93,7 +93,7 @@ KVMHOST_API int kvmhost_vm_create(struct kvmhost_system *sys, const struct kvmho
 		r = KH_FAIL_ERRNO("%s: KVM_CREATE_VM (type %lu) failed", vm->name, o.type);
 		goto fail;
 	}
-	r = kh_memory_new(&vm->mem, vm);
+	r = kh_memory_new(&vm->mem, vm->name, sys->max_memslots);
 	if (r < 0)
 		goto fail_fd;
 	kh_vm_enable_defaults(vm);

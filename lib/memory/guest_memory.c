@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "../core/internal.h"
-#include "../kvm/kvm_internal.h"
 #include "memory_internal.h"
 
 /* <linux/memfd.h> clashes with glibc's <sys/mman.h>; the encoding is ABI. */
@@ -462,24 +461,23 @@ void kh_memory_drop(struct kvmhost_memory *mem, size_t index)
 	pthread_rwlock_unlock(&mem->rwlock);
 }
 
-static int kh_memory_alloc(struct kvmhost_memory **out, struct kvmhost_vm *owner, const char *func)
+static int kh_memory_alloc(struct kvmhost_memory **out, const char *owner_name, int max_slots, const char *func)
 {
 	struct kvmhost_memory *mem;
 
 	mem = calloc(1, sizeof(*mem));
 	if (!mem)
 		return kh_fail(ENOMEM, func, "cannot allocate a memory map");
-	if (owner) {
-		mem->max_slots = owner->sys ? owner->sys->max_memslots : 0;
-		if (mem->max_slots < 0)
-			mem->max_slots = 0;
+	if (owner_name) {
+		mem->max_slots = max_slots > 0 ? max_slots : 0;
 		mem->slots_used = calloc((size_t)mem->max_slots / 64 + 1, sizeof(uint64_t));
 		if (!mem->slots_used) {
 			free(mem);
 			return kh_fail(ENOMEM, func, "cannot allocate the slot bitmap");
 		}
+		mem->owned = 1;
+		snprintf(mem->owner_name, sizeof(mem->owner_name), "%s", owner_name);
 	}
-	mem->owner = owner;
 	pthread_mutex_init(&mem->update_lock, NULL);
 	/* The default (reader-preferring) kind: a reader may take it again while
 	 * already holding it, e.g. an access from a for_each callback. */
@@ -499,14 +497,14 @@ static void kh_memory_release(struct kvmhost_memory *mem)
 	free(mem);
 }
 
-int kh_memory_new(struct kvmhost_memory **out, struct kvmhost_vm *vm)
+int kh_memory_new(struct kvmhost_memory **out, const char *owner_name, int max_slots)
 {
 	if (!out)
 		return KH_FAIL(EINVAL, "out is NULL");
 	*out = NULL;
-	if (!vm)
-		return KH_FAIL(EINVAL, "vm is NULL");
-	return kh_memory_alloc(out, vm, __func__);
+	if (!owner_name)
+		return KH_FAIL(EINVAL, "owner_name is NULL");
+	return kh_memory_alloc(out, owner_name, max_slots, __func__);
 }
 
 void kh_memory_free(struct kvmhost_memory *mem)
@@ -521,18 +519,17 @@ KVMHOST_API int kvmhost_memory_create(struct kvmhost_memory **out)
 	if (!out)
 		return KH_FAIL(EINVAL, "out is NULL");
 	*out = NULL;
-	return kh_memory_alloc(out, NULL, __func__);
+	return kh_memory_alloc(out, NULL, 0, __func__);
 }
 
 KVMHOST_API void kvmhost_memory_destroy(struct kvmhost_memory *mem)
 {
 	if (!mem)
 		return;
-	if (mem->owner) {
+	if (mem->owned) {
 		/* Unmapping memory KVM still maps would let the guest scribble on
 		 * whatever the host maps there next: refuse. */
-		KH_FAIL(EBUSY, "the map belongs to VM %s and goes with kvmhost_vm_destroy()",
-			kvmhost_vm_name(mem->owner));
+		KH_FAIL(EBUSY, "the map belongs to VM %s and goes with kvmhost_vm_destroy()", mem->owner_name);
 		kh_log(KVMHOST_LOG_ERROR, "%s", kvmhost_last_error());
 		return;
 	}
@@ -550,9 +547,8 @@ KVMHOST_API int kvmhost_memory_add_region(struct kvmhost_memory *mem, const stru
 		*region = NULL;
 	if (!mem || !opts)
 		return KH_FAIL(EINVAL, "mem or opts is NULL");
-	if (mem->owner)
-		return KH_FAIL(EINVAL, "the map belongs to VM %s: use kvmhost_vm_add_memory()",
-			       kvmhost_vm_name(mem->owner));
+	if (mem->owned)
+		return KH_FAIL(EINVAL, "the map belongs to VM %s: use kvmhost_vm_add_memory()", mem->owner_name);
 	if (kh_memory_walking(mem))
 		return KH_FAIL(EDEADLK, "cannot change a map from its own kvmhost_memory_for_each_region()");
 	err = KH_COPY_OPTIONS(&o, opts);
@@ -584,9 +580,8 @@ KVMHOST_API int kvmhost_memory_remove_region(struct kvmhost_memory *mem, struct 
 
 	if (!mem || !region)
 		return KH_FAIL(EINVAL, "mem or region is NULL");
-	if (mem->owner)
-		return KH_FAIL(EINVAL, "the map belongs to VM %s: use kvmhost_vm_remove_memory()",
-			       kvmhost_vm_name(mem->owner));
+	if (mem->owned)
+		return KH_FAIL(EINVAL, "the map belongs to VM %s: use kvmhost_vm_remove_memory()", mem->owner_name);
 	if (kh_memory_walking(mem))
 		return KH_FAIL(EDEADLK, "cannot change a map from its own kvmhost_memory_for_each_region()");
 	pthread_mutex_lock(&mem->update_lock);

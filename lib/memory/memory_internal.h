@@ -48,9 +48,12 @@ struct kvmhost_memory {
 	pthread_rwlock_t rwlock;
 	struct kvmhost_memory_region **regions; /* sorted by gpa, never overlapping */
 	size_t count, capacity;
-	struct kvmhost_vm *owner; /* VM whose map this is, or NULL when standalone */
-	uint64_t *slots_used;	  /* VM maps: one bit per KVM slot */
-	int max_slots;		  /* VM maps: the system's KVM_CAP_NR_MEMSLOTS */
+	/* A VM's map knows its owner only by name (for messages): the map is a leaf that knows nothing of KVM;
+	 * memory_slots.c and dirty_log.c, the VM's side, do the ioctls. */
+	int owned;	      /* the map belongs to a VM (made by kh_memory_new()), else standalone */
+	char owner_name[32];  /* that VM's name */
+	uint64_t *slots_used; /* VM maps: one bit per KVM slot */
+	int max_slots;	      /* VM maps: the system's KVM_CAP_NR_MEMSLOTS */
 };
 
 /* Validate a copied options struct. @vm_region: the region is for a VM (KVM

@@ -931,9 +931,9 @@ static void test_vm_owned_map(void **state)
 	vm.sys = &sys;
 	vm.fd = -1;
 	snprintf(vm.name, sizeof(vm.name), "fakevm");
-	assert_int_equal(kh_memory_new(&vm.mem, NULL), -EINVAL);
+	assert_int_equal(kh_memory_new(&vm.mem, NULL, 0), -EINVAL);
 	assert_null(vm.mem);
-	assert_int_equal(kh_memory_new(&vm.mem, &vm), 0);
+	assert_int_equal(kh_memory_new(&vm.mem, vm.name, sys.max_memslots), 0);
 	assert_ptr_equal(kvmhost_vm_memory(&vm), vm.mem);
 	assert_null(kvmhost_vm_memory(NULL));
 
