@@ -1,14 +1,18 @@
 #!/bin/sh
 # Install the Debian packages the build, the tests and the lab need, only if
 # some are missing (so a machine that has them needs no network).
-# Usage: scripts/deps.sh [build|test]
+# Usage: scripts/deps.sh [build|lab|test]
+#   build  what the build needs; lab: that plus what the lab needs on the host (tests/lab/run-lab: QEMU, busybox,
+#   the image tools; scripts/demo.sh where there is no usable /dev/kvm); test: that plus what the tests need
 set -eu
 build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev liburing-dev"
-test_pkgs="clang clang-format qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod acpica-tools"
+lab_pkgs="qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod"
+test_pkgs="clang clang-format acpica-tools"
 case "${1:-build}" in
 	build) want=$build_pkgs ;;
-	test) want="$build_pkgs $test_pkgs" ;;
-	*) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+	lab) want="$build_pkgs $lab_pkgs" ;;
+	test) want="$build_pkgs $lab_pkgs $test_pkgs" ;;
+	*) echo "usage: $0 [build|lab|test]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

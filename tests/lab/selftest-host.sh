@@ -1,6 +1,6 @@
 #!/bin/bash
 # shellcheck disable=SC1007,SC2016,SC2317 # "A= cmd" is meant; '$$' is for the inner sh; check calls the helpers
-# Self-test of run-lab's host side, without QEMU (well under a minute; ctest lab/selftest/host_runner).
+# Self-test of run-lab's host side, without QEMU (about a minute; ctest lab/selftest/host_runner).
 # A fake L1 plays the console of the real one, and the test checks what run-lab made of it:
 #   1. an L1 that stops answering in the middle of a test (a wedge: no inner timeout fires) is killed
 #      by the host's watchdog; that test is a FAIL whose log holds the console's tail; with no fresh L1
@@ -25,7 +25,10 @@
 #  10. an L1 that prints no heartbeat: no heartbeat watchdog (a silent test passes), only the old deadline;
 #  11. L1's runner (lab-runner.sh) starts at lab.from=NAME, inside a PID namespace of its own (it ends
 #      each test with kill -9 -1), and keeps its heartbeat's cadence across that kill -9 -1 (lab.heartbeat=1);
-#      skipped where unshare cannot make one.
+#      skipped where unshare cannot make one;
+#  12. --stream: the selected tests' console lines (LAB-BEGIN to LAB-RESULT) on run-lab's output as they come,
+#      without heartbeats, the glued line whole, a retry announced, progress lines per L1 boot; the results are
+#      those of the same run without it, and without it no test line reaches run-lab's output.
 # The in-L1 half (a crashing program, a hanging program, a panicking L2) is checked on the real lab by
 # lab/selftest/neg/*.
 set -euo pipefail
@@ -115,13 +118,14 @@ exit "$rc"
 EOF
 chmod +x "$tmp/fake-l1"
 
+run_args=() # more run-lab options for the next run()s
 run() { # SCENARIO FAKE_MODE TESTS_LIST WANT_RC [VAR=VALUE...]: run run-lab against the fake L1
 	local name=$1 mode=$2 list=$3 want=$4 t0=$SECONDS rc=0 pid alive=
 	shift 4
 	mkdir -p "$tmp/$name.state"
 	env FAKE_MODE="$mode" FAKE_STATE="$tmp/$name.state" KVMHOST_LAB_GRACE=1 KVMHOST_LAB_ONLY= \
 		KVMHOST_LAB_TIMEOUT=600 KVMHOST_LAB_MAX_REBOOTS=2 KVMHOST_LAB_HEARTBEAT_TIMEOUT=3 FAKE_HB= "$@" \
-		"$here/run-lab" --fake-l1 "$tmp/fake-l1" --tests "$list" --out "$tmp/$name" >"$tmp/$name.out" 2>&1 || rc=$?
+		"$here/run-lab" "${run_args[@]}" --fake-l1 "$tmp/fake-l1" --tests "$list" --out "$tmp/$name" >"$tmp/$name.out" 2>&1 || rc=$?
 	sed 's/^/    | /' "$tmp/$name.out"
 	if [ "$want" = 0 ]; then
 		check "$name: run-lab exits 0 (rc=$rc)" test "$rc" -eq 0
@@ -280,6 +284,24 @@ check "hb: no test log has a heartbeat" lacks <(cat "$o"/logs/t/*.log) 'LAB-ALIV
 check "hb: t/glued's log has its line put back together" has "$o/logs/t/glued.log" '^t/glued: glued-part1 glued-part2$'
 check "hb: t/b's log has the console tail" has "$o/logs/t/b.log" 'no heartbeat for 3 s during t/b.*last 40 lines'
 check "hb: ... with t/b's last words" in_order "$o/logs/t/b.log" 'last 40 lines' 't/b: last words before the wedge' '^---- retry'
+
+echo "== the same with --stream"
+run_args=(--stream)
+run stream - "$tmp/hb.list" 0 FAKE_HB=0.5
+run_args=()
+o=$tmp/stream
+check "stream: the results are those of the run without --stream" cmp <(cut -f1,2 "$tmp/hb/results.txt") <(cut -f1,2 "$o/results.txt")
+check "stream: each test's lines are on run-lab's output, in order" in_order "$tmp/stream.out" '^LAB-BEGIN t/a ' \
+	'^t/a: output in L1 boot 1$' '^LAB-RESULT PASS t/a ' '^LAB-BEGIN t/quiet ' '^LAB-RESULT PASS t/quiet '
+check "stream: ... without heartbeats" lacks "$tmp/stream.out" 'LAB-ALIVE'
+check "stream: ... the glued line whole" has "$tmp/stream.out" '^t/glued: glued-part1 glued-part2$'
+check "stream: ... nothing of L1's own console" lacks "$tmp/stream.out" 'SeaBIOS\|KVMHOST-GUEST-INIT\|LAB-SUMMARY'
+check "stream: the wedged attempt, the retry announced, the retry" in_order "$tmp/stream.out" \
+	'^t/b: last words before the wedge$' 'run-lab: retrying t/b in a fresh L1 (L1 boot 2)' '^t/b: output in L1 boot 2$' \
+	'^LAB-RESULT PASS t/b '
+check "stream: a progress line per L1 boot" test "$(grep -c '^run-lab: booting L1 ' "$tmp/stream.out")" -eq 2
+check "stream: ... and when its runner starts" test "$(grep -c '^run-lab: L1 is up after [0-9.]* s (fake)' "$tmp/stream.out")" -eq 2
+check "stream: without --stream no test line reaches run-lab's output" lacks "$tmp/hb.out" '^t/a: output\|^LAB-BEGIN\|^run-lab: booting L1'
 
 cat >"$tmp/nohb.list" <<'EOF'
 t/quiet 20 pass quiet
