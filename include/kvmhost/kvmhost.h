@@ -20,6 +20,7 @@
 #include <kvmhost/bus.h>
 #include <kvmhost/irq_line.h>
 /* devices */
+#include <kvmhost/device_registry.h>
 #include <kvmhost/devices/uart16550.h>
 #include <kvmhost/devices/i8042.h>
 #include <kvmhost/devices/cmos_rtc.h>

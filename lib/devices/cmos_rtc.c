@@ -4,7 +4,9 @@
  * nothing while the guest does not look and never drifts from the host.
  * While register B's SET bit is on, the time is held as raw fields the guest
  * writes one by one (a date is invalid halfway through being set), and
- * turned into the new offset when SET is cleared.
+ * turned into the new offset when SET is cleared. Saved state carries that
+ * offset (plus the host time of the save, for the RESTORE_PAUSED policy),
+ * not a time, so a restored clock goes on from the host's clock.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -12,9 +14,11 @@
 #include <time.h>
 
 #include <kvmhost/bus.h>
+#include <kvmhost/device_registry.h>
 #include <kvmhost/devices/cmos_rtc.h>
 
 #include "../core/internal.h"
+#include "../core/state_io.h"
 
 #define REG_SEC	  0x00
 #define REG_MIN	  0x02
@@ -31,6 +35,10 @@
 
 #define A_UIP	0x80
 #define B_SET	0x80
+#define B_PIE	0x40 /* periodic, alarm, update-ended interrupt enables and */
+#define B_AIE	0x20 /* the square wave: stored (never acted on), and cleared */
+#define B_UIE	0x10 /* by a reset, as the part's RESET pin does */
+#define B_SQWE	0x08
 #define B_DM	0x04 /* binary, not BCD */
 #define B_24H	0x02
 #define D_VRT	0x80
@@ -58,6 +66,7 @@ struct kvmhost_cmos_rtc {
 	pthread_mutex_t lock;
 	struct kh_rtc_regs r;
 	int localtime;
+	int restore_paused; /* KVMHOST_CMOS_RTC_RESTORE_PAUSED */
 	struct kvmhost_bus *bus;
 };
 
@@ -307,13 +316,15 @@ KVMHOST_API int kvmhost_cmos_rtc_create(const struct kvmhost_cmos_rtc_options *o
 	r = KH_COPY_OPTIONS(&o, opts);
 	if (r < 0)
 		return r;
-	if (o.flags & ~KVMHOST_CMOS_RTC_LOCALTIME)
-		return KH_FAIL(EINVAL, "unknown flags 0x%x", o.flags & ~KVMHOST_CMOS_RTC_LOCALTIME);
+	if (o.flags & ~(KVMHOST_CMOS_RTC_LOCALTIME | KVMHOST_CMOS_RTC_RESTORE_PAUSED))
+		return KH_FAIL(EINVAL, "unknown flags 0x%x",
+			       o.flags & ~(KVMHOST_CMOS_RTC_LOCALTIME | KVMHOST_CMOS_RTC_RESTORE_PAUSED));
 	rtc = calloc(1, sizeof(*rtc));
 	if (!rtc)
 		return KH_FAIL(ENOMEM, "out of memory");
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->localtime = !!(o.flags & KVMHOST_CMOS_RTC_LOCALTIME);
+	rtc->restore_paused = !!(o.flags & KVMHOST_CMOS_RTC_RESTORE_PAUSED);
 	rtc->r.ram[REG_A] = 0x26; /* 32.768 kHz time base, 1024 Hz rate */
 	rtc->r.ram[REG_B] = B_24H;
 	*out = rtc;
@@ -417,4 +428,167 @@ KVMHOST_API int kvmhost_cmos_rtc_set_memory_size(struct kvmhost_cmos_rtc *rtc, u
 	rtc->r.ram[0x5d] = (uint8_t)(above >> 16);
 	pthread_mutex_unlock(&rtc->lock);
 	return 0;
+}
+
+/* ---- reset and state ---- */
+
+KVMHOST_API int kvmhost_cmos_rtc_reset(struct kvmhost_cmos_rtc *rtc)
+{
+	if (!rtc)
+		return KH_FAIL(EINVAL, "rtc is NULL");
+	pthread_mutex_lock(&rtc->lock);
+	rtc->r.ram[REG_B] &= (uint8_t) ~(B_PIE | B_AIE | B_UIE | B_SQWE);
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
+/* State blob, version 1, little-endian, 180 bytes:
+ *   u32 magic "KHRT", u32 version,
+ *   u8 index, u8 reserved[3] (0),
+ *   u8 ram[128]  (RAM, and registers A and B at 0x0a/0x0b; the clock's
+ *                 own bytes 0x00-0x09, 0x0c, 0x0d and 0x32 are 0),
+ *   s64 offset_s (guest time minus host time, in seconds),
+ *   s64 host_s   (host CLOCK_REALTIME seconds when saved),
+ *   s32 frozen sec, min, hour, mday, mon, year (the time held while B.SET
+ *                 is on, as the guest wrote it). */
+#define KH_RTC_MAGIC	  0x5452484bu /* "KHRT" */
+#define KH_RTC_STATE_SIZE (KH_STATE_HEADER_SIZE + 4 + KVMHOST_CMOS_RTC_SIZE + 16 + 24)
+/* The guest can set years 0 to 25755 (century and year bytes of up to 255
+ * in binary mode, 255 * 100 + 255): its offsets stay well inside this bound
+ * (about 34800 years), and so do the years a clock that then runs on from
+ * there shows. */
+#define KH_RTC_OFFSET_MAX (1ll << 40)
+#define KH_RTC_YEAR_MAX	  40000
+
+KVMHOST_API int kvmhost_cmos_rtc_state_size(struct kvmhost_cmos_rtc *rtc)
+{
+	if (!rtc)
+		return KH_FAIL(EINVAL, "rtc is NULL");
+	return KH_RTC_STATE_SIZE;
+}
+
+/* The bytes of ram[] that are the clock's, not RAM or registers A/B. */
+static int kh_rtc_is_clock_byte(unsigned idx)
+{
+	return (idx < FIRST_RAM && idx != REG_A && idx != REG_B) || idx == KVMHOST_CMOS_RTC_CENTURY;
+}
+
+KVMHOST_API int kvmhost_cmos_rtc_save(struct kvmhost_cmos_rtc *rtc, void *buf, size_t len)
+{
+	const struct kh_rtc_regs *r;
+	uint8_t *p = buf;
+
+	if (!rtc || !buf)
+		return KH_FAIL(EINVAL, "rtc or buf is NULL");
+	if (len < KH_RTC_STATE_SIZE)
+		return KH_FAIL(ENOSPC, "RTC: state needs %d bytes, the buffer has %zu", KH_RTC_STATE_SIZE, len);
+	pthread_mutex_lock(&rtc->lock);
+	r = &rtc->r;
+	kh_le_put(&p, KH_RTC_MAGIC, 4);
+	kh_le_put(&p, KVMHOST_CMOS_RTC_STATE_VERSION, 4);
+	kh_le_put(&p, r->index, 1);
+	kh_le_put(&p, 0, 3);
+	for (unsigned i = 0; i < KVMHOST_CMOS_RTC_SIZE; i++)
+		kh_le_put(&p, kh_rtc_is_clock_byte(i) ? 0 : r->ram[i], 1);
+	kh_le_put(&p, (uint64_t)r->offset_s, 8);
+	kh_le_put(&p, (uint64_t)kh_rtc_host_now().tv_sec, 8);
+	kh_le_put(&p, (uint32_t)r->frozen.sec, 4);
+	kh_le_put(&p, (uint32_t)r->frozen.min, 4);
+	kh_le_put(&p, (uint32_t)r->frozen.hour, 4);
+	kh_le_put(&p, (uint32_t)r->frozen.mday, 4);
+	kh_le_put(&p, (uint32_t)r->frozen.mon, 4);
+	kh_le_put(&p, (uint32_t)r->frozen.year, 4);
+	pthread_mutex_unlock(&rtc->lock);
+	return KH_RTC_STATE_SIZE;
+}
+
+KVMHOST_API int kvmhost_cmos_rtc_restore(struct kvmhost_cmos_rtc *rtc, const void *buf, size_t len)
+{
+	struct kh_rtc_regs r = {0};
+	const uint8_t *p = buf;
+	int32_t *frozen[6] = {&r.frozen.sec,  &r.frozen.min, &r.frozen.hour,
+			      &r.frozen.mday, &r.frozen.mon, &r.frozen.year};
+	int64_t host_s;
+	uint32_t reserved;
+	int err;
+
+	if (!rtc)
+		return KH_FAIL(EINVAL, "rtc is NULL");
+	err = kh_state_check_header(buf, len, KH_RTC_MAGIC, KVMHOST_CMOS_RTC_STATE_VERSION, KH_RTC_STATE_SIZE, "RTC",
+				    __func__);
+	if (err < 0)
+		return err;
+	p += KH_STATE_HEADER_SIZE;
+	r.index = (uint8_t)kh_le_get(&p, 1);
+	reserved = (uint32_t)kh_le_get(&p, 3);
+	for (unsigned i = 0; i < KVMHOST_CMOS_RTC_SIZE; i++)
+		r.ram[i] = (uint8_t)kh_le_get(&p, 1);
+	r.offset_s = (int64_t)kh_le_get(&p, 8);
+	host_s = (int64_t)kh_le_get(&p, 8);
+	for (unsigned i = 0; i < 6; i++)
+		*frozen[i] = (int32_t)(uint32_t)kh_le_get(&p, 4);
+	if (r.index >= KVMHOST_CMOS_RTC_SIZE || reserved)
+		return KH_FAIL(EINVAL, "RTC: state has index 0x%02x (past 0x7f) or reserved bytes 0x%06x", r.index,
+			       reserved);
+	for (unsigned i = 0; i < KVMHOST_CMOS_RTC_SIZE; i++)
+		if (kh_rtc_is_clock_byte(i) && r.ram[i])
+			return KH_FAIL(EINVAL, "RTC: state has 0x%02x in clock byte 0x%02x, which is not stored",
+				       r.ram[i], i);
+	if (r.ram[REG_A] & A_UIP)
+		return KH_FAIL(EINVAL, "RTC: state has register A 0x%02x with UIP, which is never stored",
+			       r.ram[REG_A]);
+	if (r.offset_s > KH_RTC_OFFSET_MAX || r.offset_s < -KH_RTC_OFFSET_MAX || host_s < 0 ||
+	    host_s > KH_RTC_OFFSET_MAX)
+		return KH_FAIL(EINVAL, "RTC: state has a clock offset of %lld s or a save time of %lld s out of range",
+			       (long long)r.offset_s, (long long)host_s);
+	/* Each frozen field came from one register byte (at most 255) or from
+	 * the running clock; the year from two bytes or the clock. */
+	for (unsigned i = 0; i < 6; i++)
+		if (*frozen[i] < 0 || *frozen[i] > (i == 5 ? KH_RTC_YEAR_MAX : 255))
+			return KH_FAIL(EINVAL, "RTC: state has frozen time field %u = %d, out of range", i,
+				       (int)*frozen[i]);
+	pthread_mutex_lock(&rtc->lock);
+	if (rtc->restore_paused) /* go on from the time it read when saved */
+		r.offset_s = host_s + r.offset_s - (int64_t)kh_rtc_host_now().tv_sec;
+	rtc->r = r;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
+static int kh_rtc_op_reset(void *opaque)
+{
+	return kvmhost_cmos_rtc_reset(opaque);
+}
+
+static int kh_rtc_op_state_size(void *opaque)
+{
+	return kvmhost_cmos_rtc_state_size(opaque);
+}
+
+static int kh_rtc_op_save(void *opaque, void *buf, size_t len)
+{
+	return kvmhost_cmos_rtc_save(opaque, buf, len);
+}
+
+static int kh_rtc_op_restore(void *opaque, const void *buf, size_t len)
+{
+	return kvmhost_cmos_rtc_restore(opaque, buf, len);
+}
+
+/* No pause: the RTC raises no interrupt and writes no memory, and its clock
+ * is the host's (pausing would not stop it; see RESTORE_PAUSED instead). */
+static const struct kvmhost_device_ops kh_rtc_ops = {
+    .size = sizeof(struct kvmhost_device_ops),
+    .reset = kh_rtc_op_reset,
+    .state_size = kh_rtc_op_state_size,
+    .save = kh_rtc_op_save,
+    .restore = kh_rtc_op_restore,
+};
+
+KVMHOST_API int kvmhost_cmos_rtc_register(struct kvmhost_cmos_rtc *rtc, struct kvmhost_device_registry *registry,
+					  const char *id)
+{
+	if (!rtc)
+		return KH_FAIL(EINVAL, "rtc is NULL");
+	return kvmhost_device_registry_add(registry, id, KVMHOST_CMOS_RTC_STATE_VERSION, &kh_rtc_ops, rtc);
 }

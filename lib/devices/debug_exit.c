@@ -1,12 +1,14 @@
 /*
  * isa-debug-exit style port (debug_exit.h): turns a guest write into an
  * exit request for the VMM. The library never exits: it records the status
- * and tells the embedder.
+ * and tells the embedder. Stateless for save/restore: the recorded request
+ * is a message to the VMM, not something the guest can read back.
  */
 #include <pthread.h>
 #include <stdlib.h>
 
 #include <kvmhost/bus.h>
+#include <kvmhost/device_registry.h>
 #include <kvmhost/devices/debug_exit.h>
 
 #include "../core/internal.h"
@@ -138,4 +140,69 @@ KVMHOST_API int kvmhost_debug_exit_requested(struct kvmhost_debug_exit *dev, uin
 		*status = dev->r.status;
 	pthread_mutex_unlock(&dev->lock);
 	return requested;
+}
+
+/* ---- reset and (no) state ---- */
+
+KVMHOST_API int kvmhost_debug_exit_reset(struct kvmhost_debug_exit *dev)
+{
+	if (!dev)
+		return KH_FAIL(EINVAL, "dev is NULL");
+	pthread_mutex_lock(&dev->lock);
+	dev->r.requested = 0;
+	dev->r.status = 0;
+	pthread_mutex_unlock(&dev->lock);
+	return 0;
+}
+
+KVMHOST_API int kvmhost_debug_exit_state_size(struct kvmhost_debug_exit *dev)
+{
+	if (!dev)
+		return KH_FAIL(EINVAL, "dev is NULL");
+	return 0;
+}
+
+KVMHOST_API int kvmhost_debug_exit_save(struct kvmhost_debug_exit *dev, void *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	if (!dev)
+		return KH_FAIL(EINVAL, "dev is NULL");
+	return 0;
+}
+
+KVMHOST_API int kvmhost_debug_exit_restore(struct kvmhost_debug_exit *dev, const void *buf, size_t len)
+{
+	(void)buf;
+	if (!dev)
+		return KH_FAIL(EINVAL, "dev is NULL");
+	if (len)
+		return KH_FAIL(EINVAL, "debug-exit: a state of %zu bytes for a stateless device", len);
+	return 0;
+}
+
+static int kh_debug_exit_op_reset(void *opaque)
+{
+	return kvmhost_debug_exit_reset(opaque);
+}
+
+static int kh_debug_exit_op_restore(void *opaque, const void *buf, size_t len)
+{
+	return kvmhost_debug_exit_restore(opaque, buf, len);
+}
+
+/* Stateless (no state_size, so no data is saved); restore still runs, to
+ * refuse a record that carries data. */
+static const struct kvmhost_device_ops kh_debug_exit_ops = {
+    .size = sizeof(struct kvmhost_device_ops),
+    .reset = kh_debug_exit_op_reset,
+    .restore = kh_debug_exit_op_restore,
+};
+
+KVMHOST_API int kvmhost_debug_exit_register(struct kvmhost_debug_exit *dev, struct kvmhost_device_registry *registry,
+					    const char *id)
+{
+	if (!dev)
+		return KH_FAIL(EINVAL, "dev is NULL");
+	return kvmhost_device_registry_add(registry, id, KVMHOST_DEBUG_EXIT_STATE_VERSION, &kh_debug_exit_ops, dev);
 }

@@ -5,16 +5,20 @@
  *
  * The fixed items are built once; the file directory grows by one entry per
  * file added (it may move then, so reads hold the lock). Files are never
- * removed, and their keys are assigned in the order they were added.
+ * removed, and their keys are assigned in the order they were added. The
+ * guest's state is only where it is reading (selector and offset); the
+ * items are the embedder's configuration and are not saved.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <kvmhost/bus.h>
+#include <kvmhost/device_registry.h>
 #include <kvmhost/devices/fw_cfg.h>
 
 #include "../core/internal.h"
+#include "../core/state_io.h"
 
 #define FW_CFG_ID_TRADITIONAL 0x1
 #define FW_CFG_WRITE_CHANNEL  0x4000
@@ -280,4 +284,129 @@ KVMHOST_API int kvmhost_fw_cfg_add_file(struct kvmhost_fw_cfg *fw_cfg, const cha
 	fw_cfg->files[fw_cfg->nfiles++] = file;
 	pthread_mutex_unlock(&fw_cfg->lock);
 	return key;
+}
+
+/* ---- reset and state ---- */
+
+KVMHOST_API int kvmhost_fw_cfg_reset(struct kvmhost_fw_cfg *fw_cfg)
+{
+	if (!fw_cfg)
+		return KH_FAIL(EINVAL, "fw_cfg is NULL");
+	pthread_mutex_lock(&fw_cfg->lock);
+	fw_cfg->r.selector = 0;
+	fw_cfg->r.offset = 0;
+	pthread_mutex_unlock(&fw_cfg->lock);
+	return 0;
+}
+
+/* State blob, version 1, little-endian, 20 bytes:
+ *   u32 magic "KHFW", u32 version,
+ *   u16 selector (as the guest wrote it), u16 reserved (0),
+ *   u32 offset   (into the selected item, at most its length: reads past
+ *                 the end all return 0, so further is the same as the end),
+ *   u32 item_len (of the selected item when saved: restore checks it). */
+#define KH_FW_CFG_MAGIC	     0x5746484bu /* "KHFW" */
+#define KH_FW_CFG_STATE_SIZE (KH_STATE_HEADER_SIZE + 12)
+
+KVMHOST_API int kvmhost_fw_cfg_state_size(struct kvmhost_fw_cfg *fw_cfg)
+{
+	if (!fw_cfg)
+		return KH_FAIL(EINVAL, "fw_cfg is NULL");
+	return KH_FW_CFG_STATE_SIZE;
+}
+
+KVMHOST_API int kvmhost_fw_cfg_save(struct kvmhost_fw_cfg *fw_cfg, void *buf, size_t len)
+{
+	struct kh_fw_cfg_item it;
+	uint8_t *p = buf;
+
+	if (!fw_cfg || !buf)
+		return KH_FAIL(EINVAL, "fw_cfg or buf is NULL");
+	if (len < KH_FW_CFG_STATE_SIZE)
+		return KH_FAIL(ENOSPC, "fw_cfg: state needs %d bytes, the buffer has %zu", KH_FW_CFG_STATE_SIZE, len);
+	pthread_mutex_lock(&fw_cfg->lock);
+	it = kh_fw_cfg_item(fw_cfg, fw_cfg->r.selector);
+	kh_le_put(&p, KH_FW_CFG_MAGIC, 4);
+	kh_le_put(&p, KVMHOST_FW_CFG_STATE_VERSION, 4);
+	kh_le_put(&p, fw_cfg->r.selector, 2);
+	kh_le_put(&p, 0, 2);
+	kh_le_put(&p, KH_MIN(fw_cfg->r.offset, it.len), 4);
+	kh_le_put(&p, it.len, 4);
+	pthread_mutex_unlock(&fw_cfg->lock);
+	return KH_FW_CFG_STATE_SIZE;
+}
+
+KVMHOST_API int kvmhost_fw_cfg_restore(struct kvmhost_fw_cfg *fw_cfg, const void *buf, size_t len)
+{
+	struct kh_fw_cfg_item it;
+	const uint8_t *p = buf;
+	uint32_t offset, item_len;
+	uint16_t selector, reserved;
+	int err;
+
+	if (!fw_cfg)
+		return KH_FAIL(EINVAL, "fw_cfg is NULL");
+	err = kh_state_check_header(buf, len, KH_FW_CFG_MAGIC, KVMHOST_FW_CFG_STATE_VERSION, KH_FW_CFG_STATE_SIZE,
+				    "fw_cfg", __func__);
+	if (err < 0)
+		return err;
+	p += KH_STATE_HEADER_SIZE;
+	selector = (uint16_t)kh_le_get(&p, 2);
+	reserved = (uint16_t)kh_le_get(&p, 2);
+	offset = (uint32_t)kh_le_get(&p, 4);
+	item_len = (uint32_t)kh_le_get(&p, 4);
+	if (reserved)
+		return KH_FAIL(EINVAL, "fw_cfg: state has reserved bytes 0x%04x", reserved);
+	if (offset > item_len)
+		return KH_FAIL(EINVAL, "fw_cfg: state has offset %u past its item's %u bytes", offset, item_len);
+	pthread_mutex_lock(&fw_cfg->lock);
+	it = kh_fw_cfg_item(fw_cfg, selector);
+	/* A guest halfway through an item must go on reading the same one: an
+	 * item of another size here means another configuration. */
+	if (it.len != item_len) {
+		pthread_mutex_unlock(&fw_cfg->lock);
+		return KH_FAIL(EINVAL, "fw_cfg: the selected item 0x%04x has %u bytes here but %u in the state",
+			       selector, it.len, item_len);
+	}
+	fw_cfg->r.selector = selector;
+	fw_cfg->r.offset = offset;
+	pthread_mutex_unlock(&fw_cfg->lock);
+	return 0;
+}
+
+static int kh_fw_cfg_op_reset(void *opaque)
+{
+	return kvmhost_fw_cfg_reset(opaque);
+}
+
+static int kh_fw_cfg_op_state_size(void *opaque)
+{
+	return kvmhost_fw_cfg_state_size(opaque);
+}
+
+static int kh_fw_cfg_op_save(void *opaque, void *buf, size_t len)
+{
+	return kvmhost_fw_cfg_save(opaque, buf, len);
+}
+
+static int kh_fw_cfg_op_restore(void *opaque, const void *buf, size_t len)
+{
+	return kvmhost_fw_cfg_restore(opaque, buf, len);
+}
+
+/* No pause: traditional fw_cfg has no DMA and no interrupt. */
+static const struct kvmhost_device_ops kh_fw_cfg_ops = {
+    .size = sizeof(struct kvmhost_device_ops),
+    .reset = kh_fw_cfg_op_reset,
+    .state_size = kh_fw_cfg_op_state_size,
+    .save = kh_fw_cfg_op_save,
+    .restore = kh_fw_cfg_op_restore,
+};
+
+KVMHOST_API int kvmhost_fw_cfg_register(struct kvmhost_fw_cfg *fw_cfg, struct kvmhost_device_registry *registry,
+					const char *id)
+{
+	if (!fw_cfg)
+		return KH_FAIL(EINVAL, "fw_cfg is NULL");
+	return kvmhost_device_registry_add(registry, id, KVMHOST_FW_CFG_STATE_VERSION, &kh_fw_cfg_ops, fw_cfg);
 }

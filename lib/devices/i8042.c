@@ -2,16 +2,20 @@
  * 8042 keyboard controller (i8042.h) without keyboard or mouse: the
  * controller commands a guest probes with, the command byte, the output
  * port, and the CPU reset line that reboots the machine. A device above the
- * bus: the reset is reported to the embedder, never acted on here.
+ * bus: the reset is reported to the embedder, never acted on here. Its
+ * state (struct kh_i8042_regs) saves as a fixed little-endian blob; it needs
+ * no pause, since it only ever answers register accesses.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <kvmhost/bus.h>
+#include <kvmhost/device_registry.h>
 #include <kvmhost/devices/i8042.h>
 
 #include "../core/internal.h"
+#include "../core/state_io.h"
 
 #define ST_OBF	    0x01 /* output buffer full */
 #define ST_IBF	    0x02 /* input buffer full: never, commands complete at once */
@@ -51,6 +55,16 @@ struct kvmhost_i8042 {
 	int resets;
 	struct kvmhost_bus *bus;
 };
+
+/* The state a PC BIOS leaves: POST done (SYS), keyboard interrupt and
+ * scan-code translation on, A20 enabled, reset line released. */
+static void kh_i8042_power_on(struct kh_i8042_regs *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->cmd_byte = 0x45;
+	r->status = ST_SYS | ST_CMD | ST_UNLOCKED;
+	r->outport = OP_RESET | OP_A20;
+}
 
 static void kh_i8042_queue(struct kh_i8042_regs *r, uint8_t v, int aux)
 {
@@ -218,11 +232,7 @@ KVMHOST_API int kvmhost_i8042_create(const struct kvmhost_i8042_options *opts, s
 	if (!k)
 		return KH_FAIL(ENOMEM, "out of memory");
 	pthread_mutex_init(&k->lock, NULL);
-	/* The state a PC BIOS leaves: POST done (SYS), keyboard interrupt and
-	 * scan-code translation on, A20 enabled, reset line released. */
-	k->r.cmd_byte = 0x45;
-	k->r.status = ST_SYS | ST_CMD | ST_UNLOCKED;
-	k->r.outport = OP_RESET | OP_A20;
+	kh_i8042_power_on(&k->r);
 	k->reset = o.reset;
 	k->opaque = o.opaque;
 	*out = k;
@@ -286,4 +296,134 @@ KVMHOST_API int kvmhost_i8042_reset_count(struct kvmhost_i8042 *i8042)
 	n = i8042->resets;
 	pthread_mutex_unlock(&i8042->lock);
 	return n;
+}
+
+/* ---- reset and state ---- */
+
+KVMHOST_API int kvmhost_i8042_reset(struct kvmhost_i8042 *i8042)
+{
+	if (!i8042)
+		return KH_FAIL(EINVAL, "i8042 is NULL");
+	pthread_mutex_lock(&i8042->lock);
+	kh_i8042_power_on(&i8042->r);
+	pthread_mutex_unlock(&i8042->lock);
+	return 0;
+}
+
+/* State blob, version 1, little-endian, 16 bytes:
+ *   u32 magic "KHKB", u32 version,
+ *   u8 status, u8 cmd_byte, u8 outport, u8 out_data, u8 pending_cmd,
+ *   u8 reserved[3] (0). */
+#define KH_I8042_MAGIC	    0x424b484bu /* "KHKB" */
+#define KH_I8042_STATE_SIZE (KH_STATE_HEADER_SIZE + 8)
+#define KH_I8042_ST_VALID   (ST_OBF | ST_SYS | ST_CMD | ST_UNLOCKED | ST_AUX_OBF)
+
+KVMHOST_API int kvmhost_i8042_state_size(struct kvmhost_i8042 *i8042)
+{
+	if (!i8042)
+		return KH_FAIL(EINVAL, "i8042 is NULL");
+	return KH_I8042_STATE_SIZE;
+}
+
+KVMHOST_API int kvmhost_i8042_save(struct kvmhost_i8042 *i8042, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	if (!i8042 || !buf)
+		return KH_FAIL(EINVAL, "i8042 or buf is NULL");
+	if (len < KH_I8042_STATE_SIZE)
+		return KH_FAIL(ENOSPC, "i8042: state needs %d bytes, the buffer has %zu", KH_I8042_STATE_SIZE, len);
+	pthread_mutex_lock(&i8042->lock);
+	kh_le_put(&p, KH_I8042_MAGIC, 4);
+	kh_le_put(&p, KVMHOST_I8042_STATE_VERSION, 4);
+	kh_le_put(&p, i8042->r.status, 1);
+	kh_le_put(&p, i8042->r.cmd_byte, 1);
+	kh_le_put(&p, i8042->r.outport, 1);
+	kh_le_put(&p, i8042->r.out_data, 1);
+	kh_le_put(&p, i8042->r.pending_cmd, 1);
+	kh_le_put(&p, 0, 3);
+	pthread_mutex_unlock(&i8042->lock);
+	return KH_I8042_STATE_SIZE;
+}
+
+static int kh_i8042_pending_ok(uint8_t cmd)
+{
+	return cmd == 0 || cmd == CMD_WRITE_CB || cmd == CMD_WRITE_OUT || cmd == CMD_ECHO_KBD || cmd == CMD_ECHO_AUX ||
+	       cmd == CMD_WRITE_AUX;
+}
+
+KVMHOST_API int kvmhost_i8042_restore(struct kvmhost_i8042 *i8042, const void *buf, size_t len)
+{
+	struct kh_i8042_regs r = {0};
+	const uint8_t *p = buf;
+	uint32_t reserved;
+	int err;
+
+	if (!i8042)
+		return KH_FAIL(EINVAL, "i8042 is NULL");
+	err = kh_state_check_header(buf, len, KH_I8042_MAGIC, KVMHOST_I8042_STATE_VERSION, KH_I8042_STATE_SIZE, "i8042",
+				    __func__);
+	if (err < 0)
+		return err;
+	p += KH_STATE_HEADER_SIZE;
+	r.status = (uint8_t)kh_le_get(&p, 1);
+	r.cmd_byte = (uint8_t)kh_le_get(&p, 1);
+	r.outport = (uint8_t)kh_le_get(&p, 1);
+	r.out_data = (uint8_t)kh_le_get(&p, 1);
+	r.pending_cmd = (uint8_t)kh_le_get(&p, 1);
+	reserved = (uint32_t)kh_le_get(&p, 3);
+	/* Only states the model can reach: no input buffer full (commands
+	 * complete at once), the keyboard never inhibited, aux data only in a
+	 * full buffer, the reset line released (a pulse returns it high). */
+	if ((r.status & ~KH_I8042_ST_VALID) || !(r.status & ST_UNLOCKED) ||
+	    ((r.status & ST_AUX_OBF) && !(r.status & ST_OBF)))
+		return KH_FAIL(EINVAL, "i8042: state has status 0x%02x, which the controller never shows", r.status);
+	if (!(r.outport & OP_RESET))
+		return KH_FAIL(EINVAL, "i8042: state has output port 0x%02x with the reset line held", r.outport);
+	if (!kh_i8042_pending_ok(r.pending_cmd))
+		return KH_FAIL(EINVAL, "i8042: state waits for the data byte of 0x%02x, which takes none",
+			       r.pending_cmd);
+	if (reserved)
+		return KH_FAIL(EINVAL, "i8042: state has reserved bytes 0x%06x", reserved);
+	pthread_mutex_lock(&i8042->lock);
+	i8042->r = r;
+	pthread_mutex_unlock(&i8042->lock);
+	return 0;
+}
+
+static int kh_i8042_op_reset(void *opaque)
+{
+	return kvmhost_i8042_reset(opaque);
+}
+
+static int kh_i8042_op_state_size(void *opaque)
+{
+	return kvmhost_i8042_state_size(opaque);
+}
+
+static int kh_i8042_op_save(void *opaque, void *buf, size_t len)
+{
+	return kvmhost_i8042_save(opaque, buf, len);
+}
+
+static int kh_i8042_op_restore(void *opaque, const void *buf, size_t len)
+{
+	return kvmhost_i8042_restore(opaque, buf, len);
+}
+
+/* No pause: the controller raises no interrupt and writes no memory. */
+static const struct kvmhost_device_ops kh_i8042_ops = {
+    .size = sizeof(struct kvmhost_device_ops),
+    .reset = kh_i8042_op_reset,
+    .state_size = kh_i8042_op_state_size,
+    .save = kh_i8042_op_save,
+    .restore = kh_i8042_op_restore,
+};
+
+KVMHOST_API int kvmhost_i8042_register(struct kvmhost_i8042 *i8042, struct kvmhost_device_registry *registry,
+				       const char *id)
+{
+	if (!i8042)
+		return KH_FAIL(EINVAL, "i8042 is NULL");
+	return kvmhost_device_registry_add(registry, id, KVMHOST_I8042_STATE_VERSION, &kh_i8042_ops, i8042);
 }

@@ -8,10 +8,12 @@
  * it through a plain bus with a fake line.
  *
  * All guest-visible state is in struct kh_uart_regs (plain data, no
- * pointers), so a later save/restore is a copy of it. What is derived is not
- * stored: LSR.DR comes from the FIFO count, THRE/TEMT are always set
- * (transmission is instant), the MSR status nibble outside loopback is the
- * fixed "cable connected" set, IIR is computed from the sources.
+ * pointers); save/restore writes it field by field in a fixed little-endian
+ * layout (below), and pause/resume hold the host's input and the interrupt
+ * line still. What is derived is not stored: LSR.DR comes from the FIFO
+ * count, THRE/TEMT are always set (transmission is instant), the MSR
+ * status nibble outside loopback is the fixed "cable connected" set, IIR is
+ * computed from the sources.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -22,10 +24,12 @@
 #include <unistd.h>
 
 #include <kvmhost/bus.h>
+#include <kvmhost/device_registry.h>
 #include <kvmhost/devices/uart16550.h>
 #include <kvmhost/irq_line.h>
 
 #include "../core/internal.h"
+#include "../core/state_io.h"
 
 /* Register offsets. */
 #define R_RBR_THR_DLL 0
@@ -109,6 +113,7 @@ struct kvmhost_uart {
 	struct kh_uart_regs r;
 	struct kvmhost_irq_line *irq;
 	int irq_level;
+	int paused; /* kvmhost_uart_pause(): no input taken, the line left as it is */
 	int out_fd;
 	int out_nonblock; /* out_fd had O_NONBLOCK at creation: no poll() needed */
 	int out_broken;	  /* out_fd failed with a real error: stop writing */
@@ -144,6 +149,12 @@ static unsigned kh_uart_room(const struct kh_uart_regs *r)
 	if (r->mcr & MCR_LOOP)
 		return 0; /* the receiver listens to the transmitter */
 	return kh_uart_capacity(r) - r->rx_count;
+}
+
+/* Room for the host's input: none while paused. */
+static unsigned kh_uart_host_room(const struct kvmhost_uart *u)
+{
+	return u->paused ? 0 : kh_uart_room(&u->r);
 }
 
 static void kh_uart_push(struct kh_uart_regs *r, uint8_t byte)
@@ -182,7 +193,8 @@ static void kh_uart_update_irq(struct kvmhost_uart *u)
 {
 	int level = !(kh_uart_iir(&u->r) & IIR_NO_INT);
 
-	if (level == u->irq_level || !u->irq)
+	/* Paused: the change waits for resume, which computes the level anew. */
+	if (level == u->irq_level || !u->irq || u->paused)
 		return;
 	/* A failed line keeps its old level; retry on the next change. */
 	if (kvmhost_irq_line_set(u->irq, level) == 0)
@@ -192,23 +204,29 @@ static void kh_uart_update_irq(struct kvmhost_uart *u)
 		       kvmhost_last_error());
 }
 
-/* The modem status inputs: the MCR outputs in loopback, else a ready cable.
- * A change latches the delta bits (RI: trailing edge only). */
-static void kh_uart_update_msr(struct kh_uart_regs *r)
+/* The modem status inputs: the MCR outputs in loopback, else a ready cable. */
+static uint8_t kh_uart_msr_inputs(uint8_t mcr)
 {
-	uint8_t old = r->msr & ~MSR_DELTA, now = MSR_CONNECTED;
+	uint8_t now = MSR_CONNECTED;
 
-	if (r->mcr & MCR_LOOP) {
+	if (mcr & MCR_LOOP) {
 		now = 0;
-		if (r->mcr & MCR_RTS)
+		if (mcr & MCR_RTS)
 			now |= MSR_CTS;
-		if (r->mcr & MCR_DTR)
+		if (mcr & MCR_DTR)
 			now |= MSR_DSR;
-		if (r->mcr & MCR_OUT1)
+		if (mcr & MCR_OUT1)
 			now |= MSR_RI;
-		if (r->mcr & MCR_OUT2)
+		if (mcr & MCR_OUT2)
 			now |= MSR_DCD;
 	}
+	return now;
+}
+
+/* A change of the inputs latches the delta bits (RI: trailing edge only). */
+static void kh_uart_update_msr(struct kh_uart_regs *r)
+{
+	uint8_t old = r->msr & ~MSR_DELTA, now = kh_uart_msr_inputs(r->mcr);
 	uint8_t delta = r->msr & MSR_DELTA;
 	if ((old ^ now) & MSR_CTS)
 		delta |= MSR_DCTS;
@@ -559,7 +577,7 @@ KVMHOST_API int kvmhost_uart_receive(struct kvmhost_uart *uart, const void *byte
 	if (!bytes && len)
 		return KH_FAIL(EINVAL, "%s: bytes is NULL with len %zu", uart->name, len);
 	pthread_mutex_lock(&uart->lock);
-	n = KH_MIN(len, (size_t)kh_uart_room(&uart->r));
+	n = KH_MIN(len, (size_t)kh_uart_host_room(uart));
 	for (size_t i = 0; i < n; i++)
 		kh_uart_push(&uart->r, p[i]);
 	uart->stats.rx_bytes += n;
@@ -575,7 +593,7 @@ KVMHOST_API int kvmhost_uart_rx_room(struct kvmhost_uart *uart)
 	if (!uart)
 		return KH_FAIL(EINVAL, "uart is NULL");
 	pthread_mutex_lock(&uart->lock);
-	room = (int)kh_uart_room(&uart->r);
+	room = (int)kh_uart_host_room(uart);
 	pthread_mutex_unlock(&uart->lock);
 	return room;
 }
@@ -594,7 +612,7 @@ KVMHOST_API int kvmhost_uart_pump(struct kvmhost_uart *uart, int in_fd)
 		return KH_FAIL(EINVAL, "%s: in_fd %d is negative", uart->name, in_fd);
 	/* Read under the lock: the room measured is the room filled. */
 	pthread_mutex_lock(&uart->lock);
-	room = kh_uart_room(&uart->r);
+	room = kh_uart_host_room(uart);
 	if (!room) {
 		pthread_mutex_unlock(&uart->lock);
 		return 0;
@@ -662,4 +680,227 @@ KVMHOST_API int kvmhost_uart_get_stats(struct kvmhost_uart *uart, struct kvmhost
 		memset((char *)stats + sizeof(s), 0, size - sizeof(s));
 	stats->size = size;
 	return 0;
+}
+
+/* ---- reset, pause/resume, state ---- */
+
+/* Run the rx_space callback if the host may send again (lock not held). */
+static void kh_uart_kick_rx_space(struct kvmhost_uart *u, int had_no_room)
+{
+	if (had_no_room && u->rx_space)
+		u->rx_space(u->rx_space_opaque);
+}
+
+KVMHOST_API int kvmhost_uart_reset(struct kvmhost_uart *uart)
+{
+	int kick;
+
+	if (!uart)
+		return KH_FAIL(EINVAL, "uart is NULL");
+	pthread_mutex_lock(&uart->lock);
+	/* As when the guest resets its FIFO: the host may send again. */
+	kick = uart->r.rx_count != 0 && !uart->paused;
+	kh_uart_reset(&uart->r);
+	kh_uart_update_irq(uart);
+	pthread_mutex_unlock(&uart->lock);
+	kh_uart_kick_rx_space(uart, kick);
+	return 0;
+}
+
+KVMHOST_API int kvmhost_uart_pause(struct kvmhost_uart *uart)
+{
+	if (!uart)
+		return KH_FAIL(EINVAL, "uart is NULL");
+	pthread_mutex_lock(&uart->lock);
+	uart->paused = 1;
+	pthread_mutex_unlock(&uart->lock);
+	return 0;
+}
+
+KVMHOST_API int kvmhost_uart_resume(struct kvmhost_uart *uart)
+{
+	int room;
+
+	if (!uart)
+		return KH_FAIL(EINVAL, "uart is NULL");
+	pthread_mutex_lock(&uart->lock);
+	uart->paused = 0;
+	kh_uart_update_irq(uart);
+	room = kh_uart_room(&uart->r) != 0;
+	pthread_mutex_unlock(&uart->lock);
+	/* While paused the room read 0: an embedder may have stopped watching. */
+	kh_uart_kick_rx_space(uart, room);
+	return 0;
+}
+
+/* State blob, version 1, little-endian, 37 bytes:
+ *   u32 magic "KHUA", u32 version,
+ *   u8 rx_count, u8 rx_fifo[16] (oldest first; bytes past rx_count are 0),
+ *   u8 rbr, ier, fcr, lcr, mcr, lsr_errors, msr, scr, dll, dlm,
+ *   u8 thr_ipending, u8 reserved (0).
+ * The FIFO is stored in order rather than with its ring index, so the
+ * layout does not depend on how the ring is kept. */
+#define KH_UART_MAGIC	   0x4155484bu /* "KHUA" */
+#define KH_UART_STATE_SIZE (KH_STATE_HEADER_SIZE + 1 + KVMHOST_UART_FIFO_SIZE + 12)
+
+KVMHOST_API int kvmhost_uart_state_size(struct kvmhost_uart *uart)
+{
+	if (!uart)
+		return KH_FAIL(EINVAL, "uart is NULL");
+	return KH_UART_STATE_SIZE;
+}
+
+KVMHOST_API int kvmhost_uart_save(struct kvmhost_uart *uart, void *buf, size_t len)
+{
+	const struct kh_uart_regs *r;
+	uint8_t *p = buf;
+
+	if (!uart || !buf)
+		return KH_FAIL(EINVAL, "uart or buf is NULL");
+	if (len < KH_UART_STATE_SIZE)
+		return KH_FAIL(ENOSPC, "%s: state needs %d bytes, the buffer has %zu", uart->name, KH_UART_STATE_SIZE,
+			       len);
+	pthread_mutex_lock(&uart->lock);
+	r = &uart->r;
+	kh_le_put(&p, KH_UART_MAGIC, 4);
+	kh_le_put(&p, KVMHOST_UART_STATE_VERSION, 4);
+	kh_le_put(&p, r->rx_count, 1);
+	for (unsigned i = 0; i < KVMHOST_UART_FIFO_SIZE; i++)
+		kh_le_put(&p, i < r->rx_count ? r->rx_fifo[(r->rx_head + i) % KVMHOST_UART_FIFO_SIZE] : 0, 1);
+	kh_le_put(&p, r->rbr, 1);
+	kh_le_put(&p, r->ier, 1);
+	kh_le_put(&p, r->fcr, 1);
+	kh_le_put(&p, r->lcr, 1);
+	kh_le_put(&p, r->mcr, 1);
+	kh_le_put(&p, r->lsr_errors, 1);
+	kh_le_put(&p, r->msr, 1);
+	kh_le_put(&p, r->scr, 1);
+	kh_le_put(&p, r->dll, 1);
+	kh_le_put(&p, r->dlm, 1);
+	kh_le_put(&p, r->thr_ipending, 1);
+	kh_le_put(&p, 0, 1);
+	pthread_mutex_unlock(&uart->lock);
+	return KH_UART_STATE_SIZE;
+}
+
+/* Parse and check a blob into @r; every field against what the model can
+ * reach, so a restored UART is one the guest could have made. */
+static int kh_uart_parse_state(const struct kvmhost_uart *u, const void *buf, size_t len, struct kh_uart_regs *r,
+			       const char *func)
+{
+	const uint8_t *p = buf;
+	uint8_t reserved;
+	int err;
+
+	err = kh_state_check_header(buf, len, KH_UART_MAGIC, KVMHOST_UART_STATE_VERSION, KH_UART_STATE_SIZE, u->name,
+				    func);
+	if (err < 0)
+		return err;
+	p += KH_STATE_HEADER_SIZE;
+	memset(r, 0, sizeof(*r));
+	r->rx_count = (uint8_t)kh_le_get(&p, 1);
+	for (unsigned i = 0; i < KVMHOST_UART_FIFO_SIZE; i++)
+		r->rx_fifo[i] = (uint8_t)kh_le_get(&p, 1);
+	r->rbr = (uint8_t)kh_le_get(&p, 1);
+	r->ier = (uint8_t)kh_le_get(&p, 1);
+	r->fcr = (uint8_t)kh_le_get(&p, 1);
+	r->lcr = (uint8_t)kh_le_get(&p, 1);
+	r->mcr = (uint8_t)kh_le_get(&p, 1);
+	r->lsr_errors = (uint8_t)kh_le_get(&p, 1);
+	r->msr = (uint8_t)kh_le_get(&p, 1);
+	r->scr = (uint8_t)kh_le_get(&p, 1);
+	r->dll = (uint8_t)kh_le_get(&p, 1);
+	r->dlm = (uint8_t)kh_le_get(&p, 1);
+	r->thr_ipending = (uint8_t)kh_le_get(&p, 1);
+	reserved = (uint8_t)kh_le_get(&p, 1);
+	if (r->fcr & ~(FCR_ENABLE | FCR_DMA | FCR_TRIGGER) || (r->fcr && !(r->fcr & FCR_ENABLE)))
+		return kh_fail(EINVAL, func, "%s: state has FCR 0x%02x, which the UART never keeps", u->name, r->fcr);
+	if (r->rx_count > kh_uart_capacity(r))
+		return kh_fail(EINVAL, func, "%s: state has %u bytes in a receive FIFO of %u", u->name, r->rx_count,
+			       kh_uart_capacity(r));
+	for (unsigned i = r->rx_count; i < KVMHOST_UART_FIFO_SIZE; i++)
+		if (r->rx_fifo[i])
+			return kh_fail(EINVAL, func, "%s: state has a byte past the FIFO's %u (slot %u)", u->name,
+				       r->rx_count, i);
+	if (r->ier & ~0x0f)
+		return kh_fail(EINVAL, func, "%s: state has IER 0x%02x (bits 4-7 are always 0)", u->name, r->ier);
+	if (r->mcr & ~MCR_MASK)
+		return kh_fail(EINVAL, func, "%s: state has MCR 0x%02x (bits 5-7 are always 0)", u->name, r->mcr);
+	if (r->lsr_errors & ~LSR_ERRORS)
+		return kh_fail(EINVAL, func, "%s: state has latched LSR bits 0x%02x that are not error bits", u->name,
+			       r->lsr_errors);
+	if ((r->msr & ~MSR_DELTA) != kh_uart_msr_inputs(r->mcr))
+		return kh_fail(EINVAL, func, "%s: state has MSR 0x%02x, whose inputs do not follow MCR 0x%02x", u->name,
+			       r->msr, r->mcr);
+	if (r->thr_ipending > 1 || reserved)
+		return kh_fail(EINVAL, func, "%s: state has a bad THRE flag %u or reserved byte 0x%02x", u->name,
+			       r->thr_ipending, reserved);
+	return 0;
+}
+
+KVMHOST_API int kvmhost_uart_restore(struct kvmhost_uart *uart, const void *buf, size_t len)
+{
+	struct kh_uart_regs r;
+	int err, room;
+
+	if (!uart)
+		return KH_FAIL(EINVAL, "uart is NULL");
+	err = kh_uart_parse_state(uart, buf, len, &r, __func__);
+	if (err < 0)
+		return err; /* untouched */
+	pthread_mutex_lock(&uart->lock);
+	uart->r = r;
+	kh_uart_update_irq(uart);
+	room = !uart->paused && kh_uart_room(&uart->r) != 0;
+	pthread_mutex_unlock(&uart->lock);
+	kh_uart_kick_rx_space(uart, room);
+	return 0;
+}
+
+static int kh_uart_op_reset(void *opaque)
+{
+	return kvmhost_uart_reset(opaque);
+}
+
+static int kh_uart_op_pause(void *opaque)
+{
+	return kvmhost_uart_pause(opaque);
+}
+
+static int kh_uart_op_resume(void *opaque)
+{
+	return kvmhost_uart_resume(opaque);
+}
+
+static int kh_uart_op_state_size(void *opaque)
+{
+	return kvmhost_uart_state_size(opaque);
+}
+
+static int kh_uart_op_save(void *opaque, void *buf, size_t len)
+{
+	return kvmhost_uart_save(opaque, buf, len);
+}
+
+static int kh_uart_op_restore(void *opaque, const void *buf, size_t len)
+{
+	return kvmhost_uart_restore(opaque, buf, len);
+}
+
+static const struct kvmhost_device_ops kh_uart_ops = {
+    .size = sizeof(struct kvmhost_device_ops),
+    .reset = kh_uart_op_reset,
+    .pause = kh_uart_op_pause,
+    .resume = kh_uart_op_resume,
+    .state_size = kh_uart_op_state_size,
+    .save = kh_uart_op_save,
+    .restore = kh_uart_op_restore,
+};
+
+KVMHOST_API int kvmhost_uart_register(struct kvmhost_uart *uart, struct kvmhost_device_registry *registry,
+				      const char *id)
+{
+	if (!uart)
+		return KH_FAIL(EINVAL, "uart is NULL");
+	return kvmhost_device_registry_add(registry, id, KVMHOST_UART_STATE_VERSION, &kh_uart_ops, uart);
 }

@@ -679,7 +679,7 @@ KVMHOST_API int kvmhost_virtio_device_needs_reset(struct kvmhost_virtio_device *
  *           u8 pad, u16 avail_idx, u16 used_idx, char reason[160]
  *   then device_len bytes of the device's own state. */
 #define KH_VDEV_MAGIC	 0x5344564bu /* "KVDS" */
-#define KH_VDEV_VERSION	 1u
+#define KH_VDEV_VERSION	 KVMHOST_VIRTIO_DEVICE_STATE_VERSION
 #define KH_VDEV_HDR_SIZE (4 + 4 + 4 + 2 + 1 + 1 + 8 + 8 + 1 + 3 + 4 + KH_VDEV_REASON_MAX + 4)
 #define KH_VDEV_Q_SIZE	 (4 + 8 * 4 + 6 + 2 + 2 + KH_VQ_REASON_MAX)
 

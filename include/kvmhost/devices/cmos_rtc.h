@@ -18,6 +18,16 @@
  * The other bytes are RAM the embedder may fill before the guest starts,
  * e.g. the memory size bytes a firmware reads (kvmhost_cmos_rtc_set_memory_size()).
  *
+ * Machine state: kvmhost_cmos_rtc_reset() (what the part's RESET pin does:
+ * the time and RAM survive), kvmhost_cmos_rtc_save()/_restore() (RAM,
+ * registers A and B, the index, the clock) and kvmhost_cmos_rtc_register()
+ * for a struct kvmhost_device_registry. The clock is saved as the guest's
+ * offset from the host's wall clock, not as a time, so by default a restored
+ * guest's clock reads what it would have read had the guest kept running:
+ * continuous with host time, the time spent saved included (as QEMU's
+ * default clock=host). KVMHOST_CMOS_RTC_RESTORE_PAUSED chooses the other
+ * policy: the clock goes on from the time it read at the save.
+ *
  * Thread safety: one lock per device. kvmhost_cmos_rtc_destroy() must not
  * race any other call on the device.
  */
@@ -33,6 +43,7 @@ extern "C" {
 #endif
 
 struct kvmhost_bus;
+struct kvmhost_device_registry;
 
 /** Opaque RTC. */
 struct kvmhost_cmos_rtc;
@@ -46,6 +57,13 @@ struct kvmhost_cmos_rtc;
 
 /** Keep the clock in the host's local time zone instead of UTC. */
 #define KVMHOST_CMOS_RTC_LOCALTIME (1u << 0)
+/** On restore, go on from the time the clock read when saved, instead of
+ * following the host's clock (the time spent saved is then lost to the
+ * guest, whose clock runs behind the host's by that much). */
+#define KVMHOST_CMOS_RTC_RESTORE_PAUSED (1u << 1)
+
+/** Version of the state kvmhost_cmos_rtc_save() writes (and the registry records). */
+#define KVMHOST_CMOS_RTC_STATE_VERSION 1
 
 /** Options for kvmhost_cmos_rtc_create(); size rules as kvmhost_system_options. */
 struct kvmhost_cmos_rtc_options {
@@ -92,6 +110,46 @@ KVMHOST_API int kvmhost_cmos_rtc_get_byte(struct kvmhost_cmos_rtc *rtc, uint8_t 
  * @return 0; -EINVAL for NULL or @p below_4g past 4 GiB; -ERANGE.
  */
 KVMHOST_API int kvmhost_cmos_rtc_set_memory_size(struct kvmhost_cmos_rtc *rtc, uint64_t below_4g, uint64_t above_4g);
+
+/**
+ * Reset as the part's RESET pin does: register B's interrupt and square-wave
+ * enables (PIE, AIE, UIE, SQWE) are cleared. The time, the data mode and
+ * the RAM (memory-size bytes included) are battery-backed on a PC and
+ * survive, as they survive a reboot there.
+ * @return 0; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_reset(struct kvmhost_cmos_rtc *rtc);
+
+/** Return the bytes kvmhost_cmos_rtc_save() writes (a constant per state
+ * version), or -EINVAL for NULL. */
+KVMHOST_API int kvmhost_cmos_rtc_state_size(struct kvmhost_cmos_rtc *rtc);
+
+/**
+ * Save RAM, registers A and B, the index and the clock (the guest's offset
+ * from host time, the host time now, and the time held while register B's
+ * SET bit is on): a fixed little-endian layout with a magic and
+ * KVMHOST_CMOS_RTC_STATE_VERSION (described in lib/devices/cmos_rtc.c).
+ * @return the bytes written; -EINVAL for NULL; -ENOSPC if @p len is smaller.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_save(struct kvmhost_cmos_rtc *rtc, void *buf, size_t len);
+
+/**
+ * Load a state kvmhost_cmos_rtc_save() wrote, checking every field (index
+ * past 0x7f, bytes in the clock's own registers, UIP stored, an offset or
+ * held time no guest could have set, reserved bytes). The clock then follows
+ * the policy in the file comment.
+ * @return 0; -EINVAL for NULL or a bad blob (the RTC is then untouched).
+ */
+KVMHOST_API int kvmhost_cmos_rtc_restore(struct kvmhost_cmos_rtc *rtc, const void *buf, size_t len);
+
+/**
+ * Register the RTC in @p registry as @p id, with state version
+ * KVMHOST_CMOS_RTC_STATE_VERSION and ops for reset, state_size, save and
+ * restore (no pause or resume). Remove it before destroying it.
+ * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p rtc.
+ */
+KVMHOST_API int kvmhost_cmos_rtc_register(struct kvmhost_cmos_rtc *rtc, struct kvmhost_device_registry *registry,
+					  const char *id);
 
 #ifdef __cplusplus
 }

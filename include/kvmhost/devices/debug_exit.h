@@ -11,6 +11,12 @@
  * counts, with the value of that write's bytes (little-endian); reads
  * return 0.
  *
+ * Machine state: none to save. The recorded request is a message to the
+ * VMM, not state the guest can read back, so kvmhost_debug_exit_state_size()
+ * is 0; kvmhost_debug_exit_reset() forgets a request, and
+ * kvmhost_debug_exit_register() puts the device in a struct
+ * kvmhost_device_registry.
+ *
  * Thread safety: one lock per device; the callback runs without it.
  * kvmhost_debug_exit_destroy() must not race any other call on the device.
  */
@@ -26,12 +32,15 @@ extern "C" {
 #endif
 
 struct kvmhost_bus;
+struct kvmhost_device_registry;
 
 /** Opaque debug-exit device. */
 struct kvmhost_debug_exit;
 
 /** Port used when none is chosen (the one QEMU test setups commonly use). */
 #define KVMHOST_DEBUG_EXIT_DEFAULT_PORT 0xf4
+/** Version of the (empty) state, as the registry records it. */
+#define KVMHOST_DEBUG_EXIT_STATE_VERSION 1
 
 /**
  * The guest asked to stop with @p status = (v << 1) | 1. Runs in the vCPU
@@ -72,6 +81,31 @@ KVMHOST_API int kvmhost_debug_exit_attach(struct kvmhost_debug_exit *dev, struct
  * @return 1 if the guest has asked to exit, 0 if not; -EINVAL for NULL @p dev.
  */
 KVMHOST_API int kvmhost_debug_exit_requested(struct kvmhost_debug_exit *dev, uint64_t *status);
+
+/**
+ * Forget a request: kvmhost_debug_exit_requested() reads 0 again.
+ * @return 0; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_debug_exit_reset(struct kvmhost_debug_exit *dev);
+
+/** Return 0 (the device is stateless), or -EINVAL for NULL. */
+KVMHOST_API int kvmhost_debug_exit_state_size(struct kvmhost_debug_exit *dev);
+
+/** Save nothing (@p buf may be NULL). @return 0 bytes written; -EINVAL for NULL @p dev. */
+KVMHOST_API int kvmhost_debug_exit_save(struct kvmhost_debug_exit *dev, void *buf, size_t len);
+
+/** Accept an empty state. @return 0; -EINVAL for NULL @p dev or @p len other than 0. */
+KVMHOST_API int kvmhost_debug_exit_restore(struct kvmhost_debug_exit *dev, const void *buf, size_t len);
+
+/**
+ * Register the device in @p registry as @p id, with state version
+ * KVMHOST_DEBUG_EXIT_STATE_VERSION and ops for reset and restore (it saves
+ * no data; restore refuses a record that has some). Remove it before
+ * destroying it.
+ * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p dev.
+ */
+KVMHOST_API int kvmhost_debug_exit_register(struct kvmhost_debug_exit *dev, struct kvmhost_device_registry *registry,
+					    const char *id);
 
 #ifdef __cplusplus
 }

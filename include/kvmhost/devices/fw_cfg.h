@@ -18,6 +18,11 @@
  *    56-byte NUL-padded name;
  *  - 0x0020 onwards: the files, in the order they were added.
  *
+ * Machine state: kvmhost_fw_cfg_reset(), kvmhost_fw_cfg_save()/_restore()
+ * (where the guest is reading: selector and offset; the items themselves
+ * are configuration, which the restoring side must have set up the same)
+ * and kvmhost_fw_cfg_register() for a struct kvmhost_device_registry.
+ *
  * Thread safety: one lock per device; files may be added while the guest
  * reads (its directory then changes under it, as with QEMU's hotplug
  * files). kvmhost_fw_cfg_destroy() must not race any other call.
@@ -34,6 +39,7 @@ extern "C" {
 #endif
 
 struct kvmhost_bus;
+struct kvmhost_device_registry;
 
 /** Opaque fw_cfg device. */
 struct kvmhost_fw_cfg;
@@ -51,6 +57,8 @@ struct kvmhost_fw_cfg;
 #define KVMHOST_FW_CFG_MAX_NAME 55
 /** Most files: keys run up to 0x3fff. */
 #define KVMHOST_FW_CFG_MAX_FILES (0x4000 - KVMHOST_FW_CFG_FILE_FIRST)
+/** Version of the state kvmhost_fw_cfg_save() writes (and the registry records). */
+#define KVMHOST_FW_CFG_STATE_VERSION 1
 
 /** Options for kvmhost_fw_cfg_create(); size rules as kvmhost_system_options. */
 struct kvmhost_fw_cfg_options {
@@ -81,6 +89,42 @@ KVMHOST_API int kvmhost_fw_cfg_attach(struct kvmhost_fw_cfg *fw_cfg, struct kvmh
  *         that name; -ENOSPC past KVMHOST_FW_CFG_MAX_FILES; -ENOMEM.
  */
 KVMHOST_API int kvmhost_fw_cfg_add_file(struct kvmhost_fw_cfg *fw_cfg, const char *name, const void *data, size_t len);
+
+/**
+ * Back to the power-on state: selector 0 (the signature), offset 0. The
+ * items are configuration and stay.
+ * @return 0; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_fw_cfg_reset(struct kvmhost_fw_cfg *fw_cfg);
+
+/** Return the bytes kvmhost_fw_cfg_save() writes (a constant per state
+ * version), or -EINVAL for NULL. */
+KVMHOST_API int kvmhost_fw_cfg_state_size(struct kvmhost_fw_cfg *fw_cfg);
+
+/**
+ * Save where the guest is reading: the selector, the offset into the
+ * selected item and that item's length, in a fixed little-endian layout with
+ * a magic and KVMHOST_FW_CFG_STATE_VERSION (described in lib/devices/fw_cfg.c).
+ * @return the bytes written; -EINVAL for NULL; -ENOSPC if @p len is smaller.
+ */
+KVMHOST_API int kvmhost_fw_cfg_save(struct kvmhost_fw_cfg *fw_cfg, void *buf, size_t len);
+
+/**
+ * Load a state kvmhost_fw_cfg_save() wrote. The offset must lie within the
+ * selected item, and that item must have the same length on this device as
+ * when saved (a guest halfway through a file must not go on in another).
+ * @return 0; -EINVAL for NULL or a bad blob (the device is then untouched).
+ */
+KVMHOST_API int kvmhost_fw_cfg_restore(struct kvmhost_fw_cfg *fw_cfg, const void *buf, size_t len);
+
+/**
+ * Register the device in @p registry as @p id, with state version
+ * KVMHOST_FW_CFG_STATE_VERSION and ops for reset, state_size, save and
+ * restore (no pause or resume). Remove it before destroying it.
+ * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p fw_cfg.
+ */
+KVMHOST_API int kvmhost_fw_cfg_register(struct kvmhost_fw_cfg *fw_cfg, struct kvmhost_device_registry *registry,
+					const char *id);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,12 @@
  * for a keyboard and mouse that answer nothing; "i8042.noaux" (and
  * "i8042.nomux") on its command line skip most of that.
  *
+ * Machine state: kvmhost_i8042_reset(), kvmhost_i8042_save()/_restore()
+ * (status, command byte, output port, output buffer, a command waiting for
+ * its data byte; the reset count is the host's and is kept), and
+ * kvmhost_i8042_register() for a struct kvmhost_device_registry. No pause
+ * is needed: the controller raises no interrupt and writes no memory.
+ *
  * Thread safety: one lock per device; the reset callback runs without it.
  * kvmhost_i8042_destroy() must not race any other call on the device.
  */
@@ -36,6 +42,7 @@ extern "C" {
 #endif
 
 struct kvmhost_bus;
+struct kvmhost_device_registry;
 
 /** Opaque 8042 controller. */
 struct kvmhost_i8042;
@@ -44,6 +51,8 @@ struct kvmhost_i8042;
 #define KVMHOST_I8042_DATA_PORT 0x60
 /** Status (read) / command (write) port. */
 #define KVMHOST_I8042_CMD_PORT 0x64
+/** Version of the state kvmhost_i8042_save() writes (and the registry records). */
+#define KVMHOST_I8042_STATE_VERSION 1
 
 /**
  * The guest pulsed the CPU reset line. Runs in the vCPU thread, inside the
@@ -75,6 +84,41 @@ KVMHOST_API int kvmhost_i8042_attach(struct kvmhost_i8042 *i8042, struct kvmhost
 
 /** Return how many reset pulses the guest has made so far, or -EINVAL for NULL. */
 KVMHOST_API int kvmhost_i8042_reset_count(struct kvmhost_i8042 *i8042);
+
+/**
+ * Back to the power-on state kvmhost_i8042_create() gives (command byte
+ * 0x45, output buffer empty, no command pending). The reset count is kept.
+ * @return 0; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_i8042_reset(struct kvmhost_i8042 *i8042);
+
+/** Return the bytes kvmhost_i8042_save() writes (a constant per state
+ * version), or -EINVAL for NULL. */
+KVMHOST_API int kvmhost_i8042_state_size(struct kvmhost_i8042 *i8042);
+
+/**
+ * Save the controller's state: a fixed little-endian layout with a magic and
+ * KVMHOST_I8042_STATE_VERSION (described in lib/devices/i8042.c).
+ * @return the bytes written; -EINVAL for NULL; -ENOSPC if @p len is smaller.
+ */
+KVMHOST_API int kvmhost_i8042_save(struct kvmhost_i8042 *i8042, void *buf, size_t len);
+
+/**
+ * Load a state kvmhost_i8042_save() wrote, checking every field (status bits
+ * the controller never shows, the reset line held, a pending command that
+ * takes no data byte, reserved bytes).
+ * @return 0; -EINVAL for NULL or a bad blob (the controller is then untouched).
+ */
+KVMHOST_API int kvmhost_i8042_restore(struct kvmhost_i8042 *i8042, const void *buf, size_t len);
+
+/**
+ * Register the controller in @p registry as @p id, with state version
+ * KVMHOST_I8042_STATE_VERSION and ops for reset, state_size, save and
+ * restore (no pause or resume). Remove it before destroying it.
+ * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p i8042.
+ */
+KVMHOST_API int kvmhost_i8042_register(struct kvmhost_i8042 *i8042, struct kvmhost_device_registry *registry,
+				       const char *id);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,12 @@
  * LSR.OE is set only when the guest's own loopback transmissions overflow
  * the FIFO.
  *
+ * Machine state: kvmhost_uart_reset(), kvmhost_uart_pause()/_resume() and
+ * kvmhost_uart_save()/_restore() (guest-visible registers and the receive
+ * FIFO as plain data; output waiting in the host buffer, the counters and
+ * the options are the host's, not saved); kvmhost_uart_register() puts the
+ * UART in a struct kvmhost_device_registry with all of them.
+ *
  * Thread safety: one lock per UART; bus callbacks (any vCPU thread) and the
  * receive/pump/flush/stats calls (any thread) may run concurrently. The irq
  * line is set with that lock held. kvmhost_uart_destroy() must not race any
@@ -52,6 +58,7 @@ extern "C" {
 #endif
 
 struct kvmhost_bus;
+struct kvmhost_device_registry;
 struct kvmhost_irq_line;
 
 /** Opaque UART. */
@@ -73,6 +80,8 @@ struct kvmhost_uart;
 #define KVMHOST_UART_FIFO_SIZE 16
 /** Bytes of output held while the output fd is full. */
 #define KVMHOST_UART_TX_BUFFER 4096
+/** Version of the state kvmhost_uart_save() writes (and the registry records). */
+#define KVMHOST_UART_STATE_VERSION 1
 
 /**
  * Called when the guest has emptied the receive FIFO (read its last byte, or
@@ -162,6 +171,66 @@ KVMHOST_API int kvmhost_uart_flush(struct kvmhost_uart *uart);
  * @return 0; -EINVAL for NULL or a size smaller than the size field.
  */
 KVMHOST_API int kvmhost_uart_get_stats(struct kvmhost_uart *uart, struct kvmhost_uart_stats *stats);
+
+/**
+ * Back to the power-on state (the state kvmhost_uart_create() gives):
+ * registers reset, the receive FIFO emptied (the rx_space callback then
+ * runs), the interrupt line lowered. Buffered output and the counters are
+ * kept.
+ * @return 0; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_uart_reset(struct kvmhost_uart *uart);
+
+/**
+ * Pause: until kvmhost_uart_resume(), kvmhost_uart_receive() and
+ * kvmhost_uart_pump() accept nothing (kvmhost_uart_rx_room() reads 0) and
+ * the interrupt line is not changed; register accesses still work, and
+ * their effect on the line waits for resume. Pausing twice is the same as
+ * once.
+ * @return 0; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_uart_pause(struct kvmhost_uart *uart);
+
+/**
+ * Resume after kvmhost_uart_pause(): the line is set to the level the
+ * registers call for, and the rx_space callback runs if the FIFO has room
+ * (the embedder may have stopped watching its input while paused).
+ * @return 0; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_uart_resume(struct kvmhost_uart *uart);
+
+/** Return the bytes kvmhost_uart_save() writes (a constant per state
+ * version), or -EINVAL for NULL. */
+KVMHOST_API int kvmhost_uart_state_size(struct kvmhost_uart *uart);
+
+/**
+ * Save the guest-visible state: a fixed little-endian layout with a magic
+ * and KVMHOST_UART_STATE_VERSION (described in lib/devices/uart16550.c),
+ * not a copy of a C struct.
+ * @return the bytes written (kvmhost_uart_state_size()); -EINVAL for NULL;
+ *         -ENOSPC if @p len is smaller.
+ */
+KVMHOST_API int kvmhost_uart_save(struct kvmhost_uart *uart, void *buf, size_t len);
+
+/**
+ * Load a state kvmhost_uart_save() wrote, checking every field (register
+ * bits the UART never sets, a FIFO count past the FIFO's depth, bytes past
+ * the count, MSR inputs that do not follow MCR...). Then the interrupt line
+ * follows the registers (unless paused) and, when the FIFO has room, the
+ * rx_space callback runs.
+ * @return 0; -EINVAL for NULL or a bad blob (the UART is then untouched).
+ */
+KVMHOST_API int kvmhost_uart_restore(struct kvmhost_uart *uart, const void *buf, size_t len);
+
+/**
+ * Register the UART in @p registry as @p id, with state version
+ * KVMHOST_UART_STATE_VERSION and ops that call kvmhost_uart_reset, _pause,
+ * _resume, _state_size, _save and _restore. Remove it from the registry
+ * before destroying it.
+ * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p uart.
+ */
+KVMHOST_API int kvmhost_uart_register(struct kvmhost_uart *uart, struct kvmhost_device_registry *registry,
+				      const char *id);
 
 #ifdef __cplusplus
 }

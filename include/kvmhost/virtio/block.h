@@ -65,6 +65,7 @@
 extern "C" {
 #endif
 
+struct kvmhost_device_registry;
 struct kvmhost_memory;
 struct kvmhost_virtio_device;
 
@@ -190,6 +191,17 @@ KVMHOST_API struct kvmhost_virtio_device *kvmhost_virtio_blk_device(struct kvmho
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_blk_drain(struct kvmhost_virtio_blk *blk);
+
+/**
+ * Register the device in @p registry as @p id: the ops of
+ * kvmhost_virtio_device_register() on kvmhost_virtio_blk_device(), plus a
+ * pause that waits for the device to be idle (kvmhost_virtio_blk_drain();
+ * with the vCPUs stopped no new request comes) and an empty resume. Remove
+ * it before destroying it.
+ * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p blk.
+ */
+KVMHOST_API int kvmhost_virtio_blk_register(struct kvmhost_virtio_blk *blk, struct kvmhost_device_registry *registry,
+					    const char *id);
 
 /**
  * Read the capacity, in 512-byte sectors.

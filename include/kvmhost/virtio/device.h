@@ -62,6 +62,7 @@
 extern "C" {
 #endif
 
+struct kvmhost_device_registry;
 struct kvmhost_memory;
 
 /** Opaque virtio device. */
@@ -87,6 +88,9 @@ struct kvmhost_virtio_device;
 #define KVMHOST_VIRTIO_ID_INPUT	  18
 #define KVMHOST_VIRTIO_ID_VSOCK	  19
 #define KVMHOST_VIRTIO_ID_FS	  26
+
+/** Version of the state kvmhost_virtio_device_save() writes (and the registry records). */
+#define KVMHOST_VIRTIO_DEVICE_STATE_VERSION 1
 
 /** Largest config space the framework accepts. */
 #define KVMHOST_VIRTIO_CONFIG_MAX 4096u
@@ -356,6 +360,22 @@ KVMHOST_API int kvmhost_virtio_device_save(struct kvmhost_virtio_device *dev, vo
  *         is then left reset); the ops' errors.
  */
 KVMHOST_API int kvmhost_virtio_device_restore(struct kvmhost_virtio_device *dev, const void *buf, size_t len);
+
+/**
+ * Register the device in @p registry as @p id, with state version
+ * KVMHOST_VIRTIO_DEVICE_STATE_VERSION and ops that call
+ * kvmhost_virtio_device_reset, _state_size, _save and _restore (a failed
+ * restore leaves the device reset). There is no pause or resume: the
+ * framework starts no work of its own, so with the vCPUs stopped the only
+ * writers of guest memory are the device's own workers and whoever pumps
+ * its queues. A device with workers needs a pause that waits for them:
+ * virtio-blk has kvmhost_virtio_blk_register(); for rng, console and net,
+ * whose I/O the embedder drives, stop driving it (their process/pump/rx/tx
+ * calls) while paused. Remove the device before destroying it.
+ * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p dev.
+ */
+KVMHOST_API int kvmhost_virtio_device_register(struct kvmhost_virtio_device *dev,
+					       struct kvmhost_device_registry *registry, const char *id);
 
 #ifdef __cplusplus
 }
