@@ -164,7 +164,10 @@ struct kvmhost_x86_boot_options {
 	uint64_t start_info_gpa;  /**< PVH: hvm_start_info, then the modlist and the module strings
 				       (0: default 0x6000), 8-byte aligned */
 	uint64_t mbi_gpa;	  /**< Multiboot: the information structure, then the module list and
-				       strings (0: default 0x9000), 8-byte aligned */
+				       strings (0: default 0x9000), 8-byte aligned. With 0 (and memmap_gpa
+				       0) a default place the kernel or another structure covers, as a
+				       kernel loaded at 0x8000 does, moves the block and its map to the
+				       lowest free RAM from 4 KiB (PVH's start_info likewise) */
 	uint64_t memmap_gpa;	  /**< PVH memmap / Multiboot mmap (0: right after the start_info or MBI
 				       block), 8-byte aligned */
 	uint64_t cmdline_gpa;	  /**< the command line (0: default 0x20000) */

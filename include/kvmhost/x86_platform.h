@@ -377,6 +377,17 @@ struct kvmhost_x86_acpi_options {
 	 * Added after the first version's last field (never in its tail
 	 * padding), so callers built before it still work. */
 	const struct kvmhost_x86_acpi_pci_host *pci_host;
+	/** An ACPI power button on this GSI, 1 to KVMHOST_X86_IOAPIC_PINS - 1
+	 * (not 2, the cascade; edge-triggered, active high: pulse the line to
+	 * press it); 0: none. The DSDT gets Device (PWRB) (_HID PNP0C0C, the
+	 * control-method power button) and Device (GED0) (_HID ACPI0013, a
+	 * Generic Event Device, the hardware-reduced way of raising events)
+	 * with an Interrupt () on the GSI and Method (_EVT, 1) {Notify (PWRB,
+	 * 0x80)}: Linux's GED driver runs _EVT on the interrupt and its button
+	 * driver reports KEY_POWER, which the guest's init or logind turns
+	 * into a power-off. Added after pci_host (never in the older versions'
+	 * tail padding). */
+	uint32_t power_button_gsi;
 };
 
 /**

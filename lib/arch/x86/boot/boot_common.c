@@ -253,7 +253,8 @@ static int kh_scan_e820(const struct kvmhost_x86_boot_options *o, struct kh_regi
 		s->r[s->count] = (struct kh_range){o->e820[i].addr, o->e820[i].addr + o->e820[i].size};
 		s->readonly[s->count++] = 0;
 	}
-	qsort(s->r, s->count, sizeof(*s->r), kh_cmp_range);
+	if (s->count > 1) /* with no RAM entry s->r is NULL, which qsort() must not get */
+		qsort(s->r, s->count, sizeof(*s->r), kh_cmp_range);
 	return 0;
 }
 
@@ -532,11 +533,48 @@ int kh_boot_place_cmdline(struct kh_boot *b, uint64_t max_end, uint64_t *gpa, ui
 	return 0;
 }
 
+/* Is [gpa, gpa + len) RAM that nothing claimed yet? */
+static int kh_boot_free(const struct kh_boot *b, uint64_t gpa, uint64_t len)
+{
+	int in_ram = 0;
+
+	for (size_t i = 0; i < b->ram_count && !in_ram; i++)
+		in_ram = gpa >= b->ram[i].start && gpa + len <= b->ram[i].end;
+	return in_ram && !kh_conflict(b, gpa, len, 0);
+}
+
+/*
+ * The default place of the information block and its map may be taken: a
+ * kernel loaded low (a Multiboot kernel at 0x8000 covers the MBI's default
+ * 0x9000) or RAM that does not start at 0. Then, unless the caller chose a
+ * place, the block and its map go to the lowest free RAM from 4 KiB up,
+ * below 4 GiB, where no segment or other structure is.
+ */
+static int kh_boot_info_gpa(struct kh_boot *b, uint64_t default_gpa, uint64_t size, uint64_t map_size, uint64_t *gpa)
+{
+	uint64_t total = kh_align_up(size, 8) + map_size;
+	int r;
+
+	*gpa = default_gpa;
+	if (b->o.memmap_gpa || kh_boot_free(b, default_gpa, total))
+		return 0;
+	r = kh_boot_alloc(b, total, 8, KH_BOOT_PAGE, KH_BOOT_4G, 0, "the boot information", gpa);
+	if (r < 0)
+		return r;
+	b->claim_count--; /* only the place was wanted: the block and its map are claimed one by one below */
+	return 0;
+}
+
 int kh_boot_place_info(struct kh_boot *b, uint64_t gpa, uint64_t default_gpa, uint64_t size, uint64_t map_entry_size,
 		       const char *const names[3], struct kh_boot_info_area *a)
 {
 	int r;
 
+	if (!gpa) {
+		r = kh_boot_info_gpa(b, default_gpa, size, (uint64_t)b->e820_count * map_entry_size, &default_gpa);
+		if (r < 0)
+			return r;
+	}
 	a->gpa = gpa ? gpa : default_gpa;
 	a->size = size;
 	if (a->gpa & 7)

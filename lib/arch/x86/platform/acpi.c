@@ -74,6 +74,13 @@ struct acpi_options_v1 {
 };
 _Static_assert(offsetof(struct kvmhost_x86_acpi_options, pci_host) >= sizeof(struct acpi_options_v1),
 	       "pci_host would sit in the first version's tail padding");
+/* The second version ended with pci_host: power_button_gsi must start after it. */
+struct acpi_options_v2 {
+	struct acpi_options_v1 v1;
+	const struct kvmhost_x86_acpi_pci_host *pci_host;
+};
+_Static_assert(offsetof(struct kvmhost_x86_acpi_options, power_button_gsi) >= sizeof(struct acpi_options_v2),
+	       "power_button_gsi would sit in the second version's tail padding");
 _Static_assert(offsetof(struct kvmhost_x86_acpi_options, device_count) ==
 		   offsetof(struct acpi_options_v1, device_count),
 	       "the first version's fields moved");
@@ -236,12 +243,16 @@ KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct 
 		return KH_FAIL(EINVAL, "PM port 0x%x leaves no room for its three registers", o.pm_port);
 	if (o.gpa & 15)
 		return KH_FAIL(EINVAL, "RSDP address 0x%llx is not 16-byte aligned", (unsigned long long)o.gpa);
+	if (o.power_button_gsi == 2 || o.power_button_gsi >= KVMHOST_X86_IOAPIC_PINS)
+		return KH_FAIL(EINVAL, "power button GSI %u: want 1 or 3 to %u", o.power_button_gsi,
+			       KVMHOST_X86_IOAPIC_PINS - 1);
 	r = kh_acpi_check_devices(o.devices, o.device_count, __func__);
 	if (r == 0 && o.pci_host)
 		r = kh_acpi_pci_host_resolve(o.pci_host, o.ioapic_addr, o.pm_port, o.devices, o.device_count, &pci,
 					     __func__);
 	if (r == 0)
-		r = kh_acpi_dsdt_body(o.devices, o.device_count, o.pci_host ? &pci : NULL, &aml, &aml_len, __func__);
+		r = kh_acpi_dsdt_body(o.devices, o.device_count, o.pci_host ? &pci : NULL, o.power_button_gsi, &aml,
+				      &aml_len, __func__);
 	if (r < 0)
 		return r;
 	layout(o.ncpus, o.flags, aml_len, o.pci_host && pci.ecam_base, &l);

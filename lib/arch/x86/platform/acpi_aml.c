@@ -37,6 +37,8 @@
 #define AML_PACKAGE 0x12
 #define AML_EXT	    0x5b
 #define AML_DEVICE  0x82
+#define AML_METHOD  0x14
+#define AML_NOTIFY  0x86
 
 /* Resource descriptors (ACPI 6.x section 6.4). */
 #define RES_IRQ_NOFLAGS	      0x22 /* small, 2 bytes: IRQ mask, edge and active high implied */
@@ -394,6 +396,50 @@ static void aml_ecam_reservation(struct aml *out, const struct kvmhost_x86_acpi_
 	free(dev.p);
 }
 
+/*
+ * Device (PWRB) { Name (_HID, EisaId ("PNP0C0C")) }
+ * Device (GED0) { Name (_HID, "ACPI0013"), Name (_UID, 0),
+ *                 Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi} }),
+ *                 Method (_EVT, 1) { Notify (PWRB, 0x80) } }
+ * A hardware-reduced platform has no fixed power button event; the Generic Event Device is its replacement:
+ * Linux's GED driver calls _EVT on the interrupt, and the Notify reaches the button driver.
+ */
+static void aml_power_button(struct aml *out, uint32_t gsi)
+{
+	static const uint8_t device_op[] = {AML_EXT, AML_DEVICE};
+	static const uint8_t method_op[] = {AML_METHOD};
+	static const uint8_t notify[] = {AML_NOTIFY, 'P', 'W', 'R', 'B', AML_BYTE, 0x80};
+	struct aml pwrb = {0}, ged = {0}, res = {0}, evt = {0};
+
+	aml_put(&pwrb, "PWRB", 4);
+	aml_name(&pwrb, "_HID");
+	aml_eisa_id(&pwrb, "PNP0C0C");
+	aml_wrap(out, device_op, 2, &pwrb);
+
+	aml_put(&ged, "GED0", 4);
+	aml_name(&ged, "_HID");
+	aml_string(&ged, "ACPI0013");
+	aml_name(&ged, "_UID");
+	aml_integer(&ged, 0);
+	aml_byte(&res, RES_EXT_IRQ);
+	aml_le(&res, 6, 2);
+	aml_byte(&res, EXT_IRQ_CONSUMER_EDGE);
+	aml_byte(&res, 1);
+	aml_le(&res, gsi, 4);
+	aml_crs(&ged, &res);
+	aml_put(&evt, "_EVT", 4);
+	aml_byte(&evt, 1); /* one argument, not serialized */
+	aml_put(&evt, notify, sizeof(notify));
+	aml_wrap(&ged, method_op, 1, &evt);
+	aml_wrap(out, device_op, 2, &ged);
+	if (pwrb.failed || ged.failed || res.failed || evt.failed)
+		out->failed = 1;
+	free(pwrb.p);
+	free(ged.p);
+	free(res.p);
+	free(evt.p);
+}
+
 int kh_acpi_check_devices(const struct kvmhost_x86_acpi_device *devices, uint32_t count, const char *func)
 {
 	int r;
@@ -411,7 +457,8 @@ int kh_acpi_check_devices(const struct kvmhost_x86_acpi_device *devices, uint32_
 }
 
 int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t count,
-		      const struct kvmhost_x86_acpi_pci_host *pci, uint8_t **body, uint32_t *len, const char *func)
+		      const struct kvmhost_x86_acpi_pci_host *pci, uint32_t power_button_gsi, uint8_t **body,
+		      uint32_t *len, const char *func)
 {
 	static const uint8_t package_op[] = {AML_PACKAGE};
 	static const uint8_t scope_op[] = {AML_SCOPE};
@@ -427,7 +474,7 @@ int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t co
 	aml_name(&out, "_S5_");
 	aml_wrap(&out, package_op, 1, &pkg);
 
-	if (count || pci) {
+	if (count || pci || power_button_gsi) {
 		aml_put(&sb, "\\_SB_", 5);
 		for (uint32_t i = 0; i < count; i++)
 			aml_device(&sb, &devices[i], i);
@@ -435,6 +482,8 @@ int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t co
 			aml_pci_root(&sb, pci);
 		if (pci && pci->ecam_base)
 			aml_ecam_reservation(&sb, pci);
+		if (power_button_gsi)
+			aml_power_button(&sb, power_button_gsi);
 		aml_wrap(&out, scope_op, 1, &sb);
 	}
 	free(pkg.p);

@@ -92,9 +92,11 @@ int kh_acpi_pci_host_resolve(const struct kvmhost_x86_acpi_pci_host *in, uint32_
 
 /* The DSDT's AML after its header: \_S5, then under \_SB the devices and,
  * when @pci is not NULL (resolved), the PCI root bridge and its ECAM
- * reservation (acpi_aml.c). Its inputs are checked already. On success
- * *body is malloc'ed, the caller frees it. */
+ * reservation, then with a non-zero @power_button_gsi the power button and
+ * its Generic Event Device (acpi_aml.c). Its inputs are checked already. On
+ * success *body is malloc'ed, the caller frees it. */
 int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t count,
-		      const struct kvmhost_x86_acpi_pci_host *pci, uint8_t **body, uint32_t *len, const char *func);
+		      const struct kvmhost_x86_acpi_pci_host *pci, uint32_t power_button_gsi, uint8_t **body,
+		      uint32_t *len, const char *func);
 
 #endif

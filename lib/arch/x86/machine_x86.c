@@ -1,0 +1,230 @@
+/*
+ * The x86 half of a machine: its options (struct kvmhost_machine_x86_options),
+ * RAM around the 32-bit MMIO hole in the backing the machine's options name,
+ * KVM's in-kernel irqchip and PIT, and the kh_machine_arch_* calls the
+ * arch-neutral machine layer makes. The legacy devices are in
+ * machine_x86_devices.c, the tables, kernel and vCPUs in machine_x86_boot.c.
+ */
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <kvmhost/memory.h>
+#include <kvmhost/vm.h>
+#include <kvmhost/x86.h>
+#include <kvmhost/x86_boot.h>
+
+#include "../../core/internal.h"
+#include "machine_x86_internal.h"
+
+#define MAX_CPUID_EDITS 64u
+/* Intel's real-mode TSS and identity map page, in the MMIO hole as kvmtool has them. */
+#define TSS_ADDR	   0xfffbd000ull
+#define VIRTIO_MMIO_STRIDE 0x1000u
+#define VIRTIO_GSI_BASE	   16u
+
+static int check_options(struct kvmhost_machine *m, struct kh_machine_arch *a)
+{
+	static const char func[] = "kvmhost_machine_create";
+	const struct kh_machine_config *c = &m->cfg;
+	const uint32_t known =
+	    KVMHOST_MACHINE_X86_NO_ACPI | KVMHOST_MACHINE_X86_NO_MPTABLE | KVMHOST_MACHINE_X86_LINUX_ENTRY_32;
+	struct kvmhost_x86_ram_range r[2];
+	uint32_t n;
+	int err;
+
+	if ((err = kh_copy_options(&a->o, sizeof(a->o), c->arch_options, func)) < 0)
+		return err;
+	if (a->o.flags & ~known)
+		return kh_fail(EINVAL, func, "arch_options flags 0x%x has unknown bits", a->o.flags);
+	if (a->o.reserved0)
+		return kh_fail(EINVAL, func, "arch_options reserved0 must be 0");
+	if (a->o.debug_exit_port > 0xfffc)
+		return kh_fail(EINVAL, func, "debug_exit_port 0x%x: its 4 ports pass 0xffff", a->o.debug_exit_port);
+	if (c->kernel_format > KVMHOST_X86_BOOT_RAW)
+		return kh_fail(EINVAL, func, "kernel_format %u: 0 (detect) or an enum kvmhost_x86_boot_format",
+			       c->kernel_format);
+	if (c->kernel_format == KVMHOST_X86_BOOT_RAW) {
+		if (!a->o.raw_gpa)
+			return kh_fail(EINVAL, func, "a raw kernel needs arch_options raw_gpa");
+		if (a->o.raw_mode > KVMHOST_X86_RAW_LONG_64)
+			return kh_fail(EINVAL, func, "raw_mode %u is unknown", a->o.raw_mode);
+		if (c->cmdline || c->initrd || c->initrd_path)
+			return kh_fail(EINVAL, func, "a raw kernel takes no command line and no initrd");
+	} else if (a->o.raw_gpa || a->o.raw_mode) {
+		return kh_fail(EINVAL, func, "raw_gpa and raw_mode are for kernel_format KVMHOST_X86_BOOT_RAW");
+	}
+	if (c->cmdline && strlen(c->cmdline) > KVMHOST_X86_BOOT_CMDLINE_MAX)
+		return kh_fail(EINVAL, func, "cmdline is longer than %u bytes", KVMHOST_X86_BOOT_CMDLINE_MAX);
+	if (a->o.cpuid_edit_count > MAX_CPUID_EDITS)
+		return kh_fail(EINVAL, func, "cpuid_edit_count %u: at most %u", a->o.cpuid_edit_count, MAX_CPUID_EDITS);
+	if (a->o.cpuid_edit_count && !a->o.cpuid_edits)
+		return kh_fail(EINVAL, func, "cpuid_edit_count %u with cpuid_edits NULL", a->o.cpuid_edit_count);
+	if (a->o.cpuid_edit_count) {
+		a->edits = calloc(a->o.cpuid_edit_count, sizeof(*a->edits));
+		if (!a->edits)
+			return kh_fail(ENOMEM, func, "cannot copy the CPUID edits");
+	}
+	for (uint32_t i = 0; i < a->o.cpuid_edit_count; i++) {
+		const void *src = (const char *)a->o.cpuid_edits + (size_t)i * a->o.cpuid_edit_size;
+
+		if ((err = kh_copy_element(&a->edits[i], sizeof(a->edits[i]), src, a->o.cpuid_edit_size,
+					   offsetof(struct kvmhost_machine_x86_cpuid_edit, set), "cpuid_edits", i,
+					   func)) < 0)
+			return err;
+		if (a->edits[i].reg > KVMHOST_X86_CPUID_EDX)
+			return kh_fail(EINVAL, func, "cpuid_edits[%u]: reg %u is not EAX..EDX (0-3)", i,
+				       a->edits[i].reg);
+	}
+	a->o.cpuid_edits = NULL; /* the caller's array is not kept */
+	if ((err = kvmhost_x86_plan_ram(c->ram_size, a->o.mmio_hole_start, r, 2, &n)) < 0)
+		return kh_fail(-err, func, "ram_size and mmio_hole_start: %s", kvmhost_last_error());
+	if (c->vcpu_count > KVMHOST_X86_PLATFORM_MAX_CPUS)
+		return kh_fail(EINVAL, func, "vcpu_count %u: the x86 tables hold %u", c->vcpu_count,
+			       KVMHOST_X86_PLATFORM_MAX_CPUS);
+	memcpy(a->ram, r, sizeof(r));
+	a->ram_count = n;
+	return 0;
+}
+
+int kh_machine_arch_check(struct kvmhost_machine *m)
+{
+	struct kh_machine_arch *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return KH_FAIL(ENOMEM, "cannot allocate the x86 machine");
+	a->ram_fd = a->serial_rx_fd = -1;
+	m->arch = a;
+	return check_options(m, a);
+}
+
+static int open_ram_file(struct kvmhost_machine *m, struct kh_machine_arch *a)
+{
+	struct stat st;
+	int fd = open(m->cfg.ram_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd >= 0)
+		a->ram_file_created = 1;
+	else if (errno == EEXIST)
+		fd = open(m->cfg.ram_path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return KH_FAIL_ERRNO("ram_path %s", m->cfg.ram_path);
+	a->ram_fd = fd;
+	if (fstat(fd, &st) < 0)
+		return KH_FAIL_ERRNO("ram_path %s: fstat", m->cfg.ram_path);
+	if (!S_ISREG(st.st_mode))
+		return KH_FAIL(EINVAL, "ram_path %s is not a regular file", m->cfg.ram_path);
+	if ((uint64_t)st.st_size < m->cfg.ram_size && ftruncate(fd, (off_t)m->cfg.ram_size) < 0)
+		return KH_FAIL_ERRNO("ram_path %s: cannot grow it to %llu bytes", m->cfg.ram_path,
+				     (unsigned long long)m->cfg.ram_size);
+	return 0;
+}
+
+static int add_ram(struct kvmhost_machine *m, struct kh_machine_arch *a)
+{
+	const struct kh_machine_config *c = &m->cfg;
+	struct kvmhost_memory_options mo = {.size = sizeof(mo), .name = c->name, .fd = -1};
+	uint64_t offset = 0;
+	int r;
+
+	switch (c->ram_backing) {
+	case KVMHOST_MACHINE_RAM_ANONYMOUS:
+		mo.backing =
+		    c->ram_flags & KVMHOST_MACHINE_RAM_SHARED ? KVMHOST_MEMORY_MEMFD : KVMHOST_MEMORY_ANONYMOUS;
+		break;
+	case KVMHOST_MACHINE_RAM_MEMFD:
+		mo.backing = KVMHOST_MEMORY_MEMFD;
+		break;
+	case KVMHOST_MACHINE_RAM_HUGETLB:
+		mo.backing = KVMHOST_MEMORY_HUGETLB;
+		mo.hugepage_size = c->hugepage_size;
+		break;
+	default:
+		mo.backing = KVMHOST_MEMORY_FILE;
+		if ((r = open_ram_file(m, a)) < 0)
+			return r;
+		mo.fd = a->ram_fd;
+	}
+	if (mo.backing != KVMHOST_MEMORY_FILE)
+		mo.fd = 0;
+	mo.flags = (c->ram_flags & KVMHOST_MACHINE_RAM_THP ? KVMHOST_MEMORY_THP : 0) |
+		   (c->ram_flags & KVMHOST_MACHINE_RAM_PREFAULT ? KVMHOST_MEMORY_PREFAULT : 0) |
+		   (c->ram_flags & KVMHOST_MACHINE_RAM_LOG_DIRTY ? KVMHOST_MEMORY_LOG_DIRTY : 0);
+	if (mo.backing == KVMHOST_MEMORY_FILE)
+		mo.flags &= ~KVMHOST_MEMORY_THP;
+	for (uint32_t i = 0; i < a->ram_count; i++) {
+		mo.guest_phys_addr = a->ram[i].gpa;
+		mo.length = a->ram[i].length;
+		mo.fd_offset = mo.backing == KVMHOST_MEMORY_FILE ? offset : 0;
+		if ((r = kvmhost_vm_add_memory(m->vm, &mo, NULL)) < 0)
+			return r;
+		offset += a->ram[i].length;
+	}
+	if (a->ram_fd >= 0) { /* the regions hold their own duplicates */
+		close(a->ram_fd);
+		a->ram_fd = -1;
+	}
+	return 0;
+}
+
+int kh_machine_arch_create(struct kvmhost_machine *m)
+{
+	struct kh_machine_arch *a = m->arch;
+	int r;
+
+	if ((r = kvmhost_x86_vm_create_irqchip(m->vm, KVMHOST_X86_IRQCHIP_FULL, 0)) < 0 ||
+	    (r = kvmhost_x86_vm_create_pit(m->vm, KVM_PIT_SPEAKER_DUMMY)) < 0)
+		return r;
+	kvmhost_x86_vm_set_tss_addr(m->vm, TSS_ADDR);
+	if ((r = add_ram(m, a)) < 0)
+		return r;
+	return kh_x86_devices_create(m);
+}
+
+void kh_machine_arch_destroy(struct kvmhost_machine *m)
+{
+	struct kh_machine_arch *a = m->arch;
+
+	if (!a)
+		return;
+	kh_x86_devices_destroy(m);
+	kvmhost_x86_cpuid_destroy(a->cpuid);
+	if (a->ram_fd >= 0)
+		close(a->ram_fd);
+	if (a->ram_file_created && !m->built) /* nothing half-built stays behind */
+		unlink(m->cfg.ram_path);
+	free(a->edits);
+	free(a);
+	m->arch = NULL;
+}
+
+void kh_machine_arch_virtio_slot(struct kvmhost_machine *m, uint32_t index, uint64_t *base, uint32_t *gsi)
+{
+	(void)m;
+	*base = KVMHOST_MACHINE_X86_VIRTIO_MMIO_BASE + (uint64_t)index * VIRTIO_MMIO_STRIDE;
+	*gsi = VIRTIO_GSI_BASE + index;
+}
+
+uint64_t kh_machine_arch_exit_pc(struct kvmhost_machine *m, uint32_t vcpu)
+{
+	struct kvm_regs regs;
+
+	if (vcpu >= m->ncpus || kvmhost_x86_vcpu_get_regs(m->cpu[vcpu].vcpu, &regs) < 0)
+		return 0;
+	return regs.rip;
+}
+
+int kh_machine_arch_power_button(struct kvmhost_machine *m)
+{
+	struct kh_machine_arch *a = m->arch;
+	int r;
+
+	if (a->o.flags & KVMHOST_MACHINE_X86_NO_ACPI)
+		return KH_FAIL(ENOTSUP, "machine %s has no ACPI, so no power button", m->cfg.name);
+	/* An edge on the GED's GSI: the guest runs _EVT, which notifies the power button. */
+	if ((r = kvmhost_vm_set_irq_line(m->vm, KVMHOST_MACHINE_X86_POWER_BUTTON_GSI, 1)) < 0)
+		return r;
+	return kvmhost_vm_set_irq_line(m->vm, KVMHOST_MACHINE_X86_POWER_BUTTON_GSI, 0);
+}

@@ -1,0 +1,40 @@
+/*
+ * A tiny Multiboot kernel that never stops working: it writes 'C' to COM1,
+ * then stores an ever-growing counter at MB_COUNT_ADDR (2 MiB) forever. The
+ * machine tests pause it and check with the dirty logs that nothing is
+ * written while paused, then resume it and see the counter move on.
+ */
+#define MB_MAGIC 0x1BADB002
+#define MB_FLAGS 0x00010000 /* a.out kludge */
+#define COM1 0x3f8
+#define COUNT_ADDR 0x200000
+
+	.code32
+	.text
+	.global _start
+_start:
+	jmp entry
+
+	.balign 4
+mb_header:
+	.long MB_MAGIC
+	.long MB_FLAGS
+	.long -(MB_MAGIC + MB_FLAGS)
+	.long mb_header
+	.long _start
+	.long load_end
+	.long load_end
+	.long entry
+
+entry:
+	mov $COM1, %dx
+	mov $'C', %al
+	out %al, %dx
+	mov $COUNT_ADDR, %edi
+	xor %eax, %eax
+1:	inc %eax
+	mov %eax, (%edi)
+	jmp 1b
+
+	.balign 4
+load_end:
