@@ -5,7 +5,7 @@
 #   build  what the build needs; lab: that plus what the lab needs on the host (tests/lab/run-lab: QEMU, busybox,
 #   the image tools; scripts/demo.sh where there is no usable /dev/kvm); test: that plus what the tests need
 set -eu
-build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev liburing-dev"
+build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev liburing-dev libjansson-dev"
 lab_pkgs="qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod"
 test_pkgs="clang clang-format acpica-tools"
 case "${1:-build}" in

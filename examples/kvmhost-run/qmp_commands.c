@@ -1,0 +1,287 @@
+/*
+ * qmp_commands: the commands' replies, in QEMU's shapes (as QEMU 7.2 sends them; tests/qmp/qemu-shapes.txt), from
+ * the VM's callbacks. The fields QEMU always sends with the same value for a VMM like ours (a raw image with no
+ * throttling, type "unknown", io-status "ok", singlestep false) are constants here.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qmp_commands.h"
+
+#if defined(__x86_64__)
+#define QMP_TARGET "x86_64"
+#elif defined(__aarch64__)
+#define QMP_TARGET "aarch64"
+#else
+#define QMP_TARGET "unknown"
+#endif
+
+struct qmp_command {
+	const char *name;
+	size_t op; /* offsetof(struct qmp_ops, the command's callback) */
+	json_t *(*run)(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size);
+};
+
+static const char *const run_state_names[QMP_RUN_STATE_COUNT] = {
+    [QMP_RUN_STATE_PRELAUNCH] = "prelaunch",
+    [QMP_RUN_STATE_RUNNING] = "running",
+    [QMP_RUN_STATE_PAUSED] = "paused",
+    [QMP_RUN_STATE_SHUTDOWN] = "shutdown",
+    [QMP_RUN_STATE_INTERNAL_ERROR] = "internal-error",
+    [QMP_RUN_STATE_GUEST_PANICKED] = "guest-panicked",
+};
+
+const char *qmp_run_state_name(enum qmp_run_state state)
+{
+	return (unsigned)state < QMP_RUN_STATE_COUNT ? run_state_names[state] : NULL;
+}
+
+/* Length of the valid UTF-8 sequence at @s (not NUL), or 0. Overlong forms, surrogates and > U+10FFFF are not. */
+static size_t utf8_sequence(const unsigned char *s)
+{
+	unsigned c = s[0], n, min, cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	for (unsigned i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the NUL */
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+json_t *qmp_json_string_lossy(const char *text)
+{
+	const unsigned char *s = (const unsigned char *)(text ? text : "");
+	size_t len = strlen((const char *)s), n;
+	char *copy = NULL;
+	json_t *j;
+
+	for (size_t i = 0; i < len; i += n ? n : 1) {
+		n = utf8_sequence(s + i);
+		if (n)
+			continue;
+		if (!copy && !(copy = strdup((const char *)s)))
+			return NULL;
+		copy[i] = '?';
+	}
+	j = json_string(copy ? copy : (const char *)s);
+	free(copy);
+	return j;
+}
+
+static json_t *failed(int r, char *why, size_t why_size)
+{
+	if (!why[0])
+		snprintf(why, why_size, "%s", strerror(r < 0 ? -r : EIO));
+	return NULL;
+}
+
+static json_t *empty_return(int r, char *why, size_t why_size)
+{
+	return r < 0 ? failed(r, why, why_size) : json_object();
+}
+
+static json_t *run_query_status(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	enum qmp_run_state state = QMP_RUN_STATE_RUNNING;
+	int r = ops->query_status(opaque, &state);
+
+	if (r < 0)
+		return failed(r, why, why_size);
+	if (!qmp_run_state_name(state)) {
+		snprintf(why, why_size, "the VMM reported run state %d, which has no name", (int)state);
+		return NULL;
+	}
+	return json_pack("{s:b, s:b, s:s}", "running", state == QMP_RUN_STATE_RUNNING, "singlestep", 0, "status",
+			 qmp_run_state_name(state));
+}
+
+static json_t *run_stop(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	return empty_return(ops->stop(opaque), why, why_size);
+}
+
+static json_t *run_cont(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	return empty_return(ops->cont(opaque), why, why_size);
+}
+
+static json_t *run_system_powerdown(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	return empty_return(ops->system_powerdown(opaque), why, why_size);
+}
+
+static json_t *run_system_reset(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	return empty_return(ops->system_reset(opaque), why, why_size);
+}
+
+static json_t *run_quit(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	return empty_return(ops->quit(opaque), why, why_size);
+}
+
+static json_t *run_query_version(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	struct qmp_version v = {0};
+	int r = ops->query_version(opaque, &v);
+
+	if (r < 0)
+		return failed(r, why, why_size);
+	return json_pack("{s:{s:I, s:I, s:I}, s:o}", "qemu", "major", (json_int_t)v.major, "minor", (json_int_t)v.minor,
+			 "micro", (json_int_t)v.micro, "package", qmp_json_string_lossy(v.package));
+}
+
+static json_t *cpu_row(const struct qmp_cpu_info *c)
+{
+	char path[64];
+	json_t *qom;
+
+	if (c->qom_path) {
+		qom = qmp_json_string_lossy(c->qom_path);
+	} else {
+		snprintf(path, sizeof(path), "/machine/unattached/device[%u]", c->cpu_index);
+		qom = json_string(path);
+	}
+	return json_pack("{s:I, s:o, s:I, s:{s:I, s:I, s:I}, s:s}", "cpu-index", (json_int_t)c->cpu_index, "qom-path",
+			 qom, "thread-id", (json_int_t)c->thread_id, "props", "socket-id", (json_int_t)c->socket_id,
+			 "core-id", (json_int_t)c->core_id, "thread-id", (json_int_t)c->smt_id, "target", QMP_TARGET);
+}
+
+static json_t *run_query_cpus_fast(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	json_t *list = json_array();
+
+	for (unsigned i = 0; list && i < QMP_MAX_CPUS; i++) {
+		struct qmp_cpu_info cpu = {.cpu_index = i};
+		int r = ops->query_cpu(opaque, i, &cpu);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			json_decref(list);
+			return failed(r, why, why_size);
+		}
+		if (json_array_append_new(list, cpu_row(&cpu)) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (!list)
+		snprintf(why, why_size, "out of memory");
+	return list;
+}
+
+static json_t *inserted(unsigned index, const struct qmp_block_info *b)
+{
+	char node[32];
+
+	snprintf(node, sizeof(node), "#block%03u", index);
+	return json_pack("{s:o, s:o, s:b, s:s, s:i, s:b, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, "
+			 "s:{s:o, s:s, s:I, s:I, s:b}, s:{s:b, s:b, s:b}}",
+			 "file", qmp_json_string_lossy(b->file), "node-name",
+			 b->node_name ? qmp_json_string_lossy(b->node_name) : json_string(node), "ro", b->read_only,
+			 "drv", "raw", "backing_file_depth", 0, "encrypted", 0, "detect_zeroes", "off", "bps", 0,
+			 "bps_rd", 0, "bps_wr", 0, "iops", 0, "iops_rd", 0, "iops_wr", 0, "write_threshold", 0, "image",
+			 "filename", qmp_json_string_lossy(b->file), "format", "raw", "virtual-size",
+			 (json_int_t)b->virtual_size, "actual-size", (json_int_t)b->actual_size, "dirty-flag", 0,
+			 "cache", "writeback", b->cache_writeback, "direct", b->cache_direct, "no-flush",
+			 b->cache_no_flush);
+}
+
+static json_t *block_row(unsigned index, const struct qmp_block_info *b)
+{
+	json_t *row = json_pack("{s:o, s:b, s:b, s:s, s:s}", "device", qmp_json_string_lossy(b->device), "locked",
+				b->locked, "removable", b->removable, "type", "unknown", "io-status", "ok");
+
+	if (row && b->qdev && json_object_set_new(row, "qdev", qmp_json_string_lossy(b->qdev)) < 0)
+		goto fail;
+	if (row && b->file && json_object_set_new(row, "inserted", inserted(index, b)) < 0)
+		goto fail;
+	if (row && b->removable && json_object_set_new(row, "tray_open", json_false()) < 0)
+		goto fail;
+	return row;
+fail:
+	json_decref(row);
+	return NULL;
+}
+
+static json_t *run_query_block(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	json_t *list = json_array();
+
+	for (unsigned i = 0; list && i < QMP_MAX_BLOCKS; i++) {
+		struct qmp_block_info block = {0};
+		int r = ops->query_block(opaque, i, &block);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			json_decref(list);
+			return failed(r, why, why_size);
+		}
+		if (json_array_append_new(list, block_row(i, &block)) < 0) {
+			json_decref(list);
+			list = NULL;
+		}
+	}
+	if (!list)
+		snprintf(why, why_size, "out of memory");
+	return list;
+}
+
+#define COMMAND(name, field)                                                                                           \
+	{                                                                                                              \
+		name, offsetof(struct qmp_ops, field), run_##field                                                     \
+	}
+
+static const struct qmp_command commands[] = {
+    COMMAND("query-status", query_status),
+    COMMAND("stop", stop),
+    COMMAND("cont", cont),
+    COMMAND("system_powerdown", system_powerdown),
+    COMMAND("system_reset", system_reset),
+    COMMAND("quit", quit),
+    COMMAND("query-version", query_version),
+    {"query-cpus-fast", offsetof(struct qmp_ops, query_cpu), run_query_cpus_fast},
+    COMMAND("query-block", query_block),
+};
+
+const struct qmp_command *qmp_command_find(const struct qmp_ops *ops, const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		void (*fn)(void);
+
+		if (strcmp(commands[i].name, name))
+			continue;
+		/* Every member of struct qmp_ops is a function pointer; a NULL one makes the command unknown. */
+		memcpy(&fn, (const char *)ops + commands[i].op, sizeof(fn));
+		return fn ? &commands[i] : NULL;
+	}
+	return NULL;
+}
+
+json_t *qmp_command_run(const struct qmp_command *cmd, const struct qmp_ops *ops, void *opaque, char *why,
+			size_t why_size)
+{
+	json_t *ret = cmd->run(ops, opaque, why, why_size);
+
+	if (!ret && !why[0])
+		snprintf(why, why_size, "out of memory");
+	return ret;
+}

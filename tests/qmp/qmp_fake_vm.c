@@ -1,0 +1,150 @@
+/*
+ * qmp_fake_vm: the callbacks of a VM made of a run state (see qmp_fake_vm.h). Each one is what kvmhost-run's will
+ * be, less the machine: check the state, change it, announce the change with an event before returning.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include "qmp_fake_vm.h"
+
+void qmp_fake_vm_init(struct qmp_fake_vm *vm)
+{
+	*vm = (struct qmp_fake_vm){.state = QMP_RUN_STATE_PRELAUNCH, .ncpus = 2, .ndisks = 1};
+}
+
+static int failing(struct qmp_fake_vm *vm)
+{
+	if (vm->fail && vm->fail_desc)
+		qmp_server_set_error(vm->server, "%s", vm->fail_desc);
+	return vm->fail;
+}
+
+static int fake_query_status(void *opaque, enum qmp_run_state *state)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	*state = vm->state;
+	return failing(vm);
+}
+
+static int fake_stop(void *opaque)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	vm->stops++;
+	if (vm->fail)
+		return failing(vm);
+	if (vm->state == QMP_RUN_STATE_RUNNING) { /* stopping a VM that is not running changes nothing */
+		vm->state = QMP_RUN_STATE_PAUSED;
+		qmp_server_event(vm->server, "STOP", NULL);
+	}
+	return 0;
+}
+
+static int fake_cont(void *opaque)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	vm->conts++;
+	if (vm->fail)
+		return failing(vm);
+	if (vm->state == QMP_RUN_STATE_SHUTDOWN || vm->state == QMP_RUN_STATE_INTERNAL_ERROR ||
+	    vm->state == QMP_RUN_STATE_GUEST_PANICKED) {
+		qmp_server_set_error(vm->server, "Resetting the Virtual Machine is required"); /* QEMU's words */
+		return -EINVAL;
+	}
+	if (vm->state != QMP_RUN_STATE_RUNNING) {
+		vm->state = QMP_RUN_STATE_RUNNING;
+		qmp_server_event(vm->server, "RESUME", NULL);
+	}
+	return 0;
+}
+
+static int fake_system_powerdown(void *opaque)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	vm->powerdowns++;
+	if (vm->fail)
+		return failing(vm);
+	/* The power button is pressed; a guest that listens would shut down later (SHUTDOWN, guest-shutdown). */
+	qmp_server_event(vm->server, "POWERDOWN", NULL);
+	return 0;
+}
+
+static int fake_system_reset(void *opaque)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	vm->resets++;
+	if (vm->fail)
+		return failing(vm);
+	if (vm->state == QMP_RUN_STATE_SHUTDOWN)
+		vm->state = QMP_RUN_STATE_PAUSED;
+	qmp_server_event_cause(vm->server, "RESET", QMP_CAUSE_HOST_QMP_SYSTEM_RESET);
+	return 0;
+}
+
+static int fake_quit(void *opaque)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	vm->quits++;
+	if (vm->fail)
+		return failing(vm);
+	/* The VMM exits after this dispatch; destroying the server sends the reply that is still queued. */
+	vm->quit_requested = true;
+	vm->state = QMP_RUN_STATE_SHUTDOWN;
+	qmp_server_event_cause(vm->server, "SHUTDOWN", QMP_CAUSE_HOST_QMP_QUIT);
+	return 0;
+}
+
+static int fake_query_version(void *opaque, struct qmp_version *version)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	*version = (struct qmp_version){.major = 0, .minor = 1, .micro = 0, .package = "kvmhost-run (fake VM)"};
+	return failing(vm);
+}
+
+static int fake_query_cpu(void *opaque, unsigned index, struct qmp_cpu_info *cpu)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	if (vm->fail)
+		return failing(vm);
+	if (index >= vm->ncpus)
+		return 0;
+	cpu->cpu_index = index;
+	cpu->thread_id = 1000 + (long)index;
+	cpu->core_id = index;
+	return 1;
+}
+
+static int fake_query_block(void *opaque, unsigned index, struct qmp_block_info *block)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	if (vm->fail)
+		return failing(vm);
+	if (index >= vm->ndisks)
+		return 0;
+	block->device = index ? "virtio1" : "virtio0";
+	block->qdev = "/machine/peripheral-anon/device[0]/virtio-backend";
+	block->file = "/var/lib/fake/disk.img";
+	block->cache_writeback = true;
+	block->virtual_size = 1 << 20;
+	block->actual_size = 4096;
+	return 1;
+}
+
+const struct qmp_ops qmp_fake_vm_ops = {
+    .query_status = fake_query_status,
+    .stop = fake_stop,
+    .cont = fake_cont,
+    .system_powerdown = fake_system_powerdown,
+    .system_reset = fake_system_reset,
+    .quit = fake_quit,
+    .query_version = fake_query_version,
+    .query_cpu = fake_query_cpu,
+    .query_block = fake_query_block,
+};

@@ -1,0 +1,28 @@
+/*
+ * qmp_fake_vm: a VM that exists only as a run state, a few vCPUs and disks, behind the QMP server's callbacks
+ * (struct qmp_ops), for tests/unit/qmp_test.c and tests/qmp/qmp-fake-vmm.c. It changes state and sends events the
+ * way kvmhost-run's callbacks should (and the way QEMU does): STOP when a running VM stops, RESUME when it
+ * continues, POWERDOWN, RESET (host-qmp-system-reset), SHUTDOWN (host-qmp-quit).
+ */
+#ifndef QMP_FAKE_VM_H
+#define QMP_FAKE_VM_H
+
+#include <stdbool.h>
+#include "qmp.h"
+
+struct qmp_fake_vm {
+	struct qmp_server *server; /* set after qmp_server_create(), for the events */
+	enum qmp_run_state state;
+	unsigned ncpus, ndisks;
+	bool quit_requested;
+	unsigned stops, conts, powerdowns, resets, quits; /* calls */
+	int fail;					  /* nonzero: every callback returns it (a negative errno) */
+	const char *fail_desc; /* with fail: the text given to qmp_server_set_error(); NULL: none */
+};
+
+extern const struct qmp_ops qmp_fake_vm_ops;
+
+/* Paused before its start (QEMU's -S: "prelaunch"), 2 vCPUs, 1 disk. */
+void qmp_fake_vm_init(struct qmp_fake_vm *vm);
+
+#endif
