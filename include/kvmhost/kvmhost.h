@@ -42,6 +42,8 @@
 #include <kvmhost/x86.h>
 #include <kvmhost/x86_boot.h>
 #include <kvmhost/x86_platform.h>
+#include <kvmhost/machine.h>
+#include <kvmhost/machine_x86.h>
 #endif
 
 #endif
