@@ -37,12 +37,12 @@
 #include <kvmhost/pci.h>
 #include <kvmhost/virtio/pci.h>
 #include <kvmhost/virtio/wiring.h>
+#include <kvmhost/machine.h> /* arch-neutral */
 #if defined(__x86_64__)
 /* x86 machine */
 #include <kvmhost/x86.h>
 #include <kvmhost/x86_boot.h>
 #include <kvmhost/x86_platform.h>
-#include <kvmhost/machine.h>
 #include <kvmhost/machine_x86.h>
 #endif
 
