@@ -44,8 +44,10 @@ fi
 
 step "release build (-O3: what the optimiser's warnings find, as a user's Release build would)"
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVMHOST_BUILD_LAB=OFF -DKVMHOST_BUILD_TESTS=OFF \
-	-DKVMHOST_BUILD_BENCH=OFF >/dev/null
+	-DKVMHOST_BUILD_BENCH=OFF -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
 cmake --build build-release -j "$jobs" || status=1
+# As a package build installs it: the configured prefix /usr (multiarch libdir), staged with DESTDIR.
+tests/abi/check_install.sh --configured build-release tests/abi || status=1
 
 step "sanitizer build (ASan+UBSan; the kvm tier includes kvmhost-run with every virtio device)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVMHOST_SANITIZE=ON -DKVMHOST_BUILD_LAB=OFF \
