@@ -38,6 +38,7 @@
 #include <kvmhost/virtio/pci.h>
 #include <kvmhost/virtio/wiring.h>
 #include <kvmhost/machine.h> /* arch-neutral */
+#include <kvmhost/migration.h>
 #if defined(__x86_64__)
 /* x86 machine */
 #include <kvmhost/x86.h>

@@ -127,6 +127,11 @@ enum kvmhost_machine_ram_backing {
 /** @name Machine flags (kvmhost_machine_options.flags) @{ */
 /** No I/O thread: the embedder serves kvmhost_machine_io_fd() with kvmhost_machine_dispatch(). */
 #define KVMHOST_MACHINE_EXTERNAL_IO (1u << 0)
+/** Incoming: the machine is the destination of kvmhost_machine_restore() (migration.h). create builds it as
+ * usual but loads no kernel, writes no firmware tables and leaves every vCPU waiting (not at the kernel's
+ * entry): restore brings the memory and state. The kernel options are still checked (a reboot of the restored
+ * machine loads that kernel). */
+#define KVMHOST_MACHINE_INCOMING (1u << 1)
 /** @} */
 
 /** What a guest reset does (kvmhost_machine_options.on_reset). */
@@ -139,6 +144,10 @@ enum kvmhost_machine_reset_policy {
 enum kvmhost_machine_transport {
 	KVMHOST_MACHINE_TRANSPORT_MMIO = 0, /**< virtio-mmio, described to the guest by the platform (x86: the DSDT) */
 	KVMHOST_MACHINE_TRANSPORT_PCI = 1,  /**< virtio-pci behind a PCI host bridge, MSI-X (and INTx) */
+	/** virtio-mmio described on the kernel command line instead (virtio_mmio.device= words appended to
+	 * @c cmdline, legacy interrupts; x86: ISA IRQs), for guests without ACPI (Linux with acpi=off and
+	 * CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES) */
+	KVMHOST_MACHINE_TRANSPORT_MMIO_CMDLINE = 2,
 };
 
 /**
@@ -167,6 +176,9 @@ enum kvmhost_machine_device_type {
 
 /** Device flag: virtio-blk is read-only. */
 #define KVMHOST_MACHINE_DEVICE_READONLY (1u << 0)
+/** Device flag: virtio-console on the Unix socket @c path, which the machine listens on (one client at a
+ * time; a stale socket there is replaced, any other file refused; removed at destroy). */
+#define KVMHOST_MACHINE_DEVICE_SOCKET (1u << 1)
 
 /**
  * The embedder's own virtio device (KVMHOST_MACHINE_DEVICE_CUSTOM). Size rules
@@ -203,13 +215,17 @@ struct kvmhost_machine_device {
 	 * index, e.g. "blk0". Copied. */
 	const char *id;
 	/** BLK: the image file (required). NET: the TAP interface name (an
-	 * existing one or a new one), or NULL to use @c in_fd. Copied. */
+	 * existing one or a new one), or NULL to use @c in_fd. CONSOLE: NULL
+	 * for @c in_fd / @c out_fd; else a file the guest's output goes to
+	 * (created or truncated; no input), or with KVMHOST_MACHINE_DEVICE_SOCKET
+	 * a Unix socket to listen on (input and output). Copied. */
 	const char *path;
-	/** CONSOLE: the host side's input (-1: none; read while the guest has
-	 * buffers posted). NET without @c path: an open TAP fd. Not owned; it
-	 * must stay open until destroy. */
+	/** CONSOLE without @c path: the host side's input (-1: none; read while
+	 * the guest has buffers posted). NET without @c path: an open TAP fd.
+	 * Not owned; it must stay open until destroy. */
 	int in_fd;
-	/** CONSOLE: where the guest's output goes (-1: discarded). Not owned. */
+	/** CONSOLE without @c path: where the guest's output goes (-1:
+	 * discarded). Not owned. */
 	int out_fd;
 	uint8_t mac[6];	     /**< NET: the MAC address; all zero: 52:54:00:12:34:56 + the device index */
 	uint16_t num_queues; /**< BLK: request queues; 0: one per vCPU, at most the device's maximum */
@@ -384,6 +400,24 @@ struct kvmhost_machine_device_stats {
 KVMHOST_API int kvmhost_machine_create(const struct kvmhost_machine_options *opts, struct kvmhost_machine **out);
 
 /**
+ * Run every check kvmhost_machine_create() makes before it opens /dev/kvm,
+ * and nothing else: the options (as create checks them), the files (the
+ * kernel and initrd are opened and mapped, a block image must be a regular
+ * file or block device with the access it needs, the directory of a console
+ * file or socket and of a new RAM file must take a new entry, a socket path
+ * must fit and must not name a file that is not a socket), and the kernel
+ * image through its loader's dry run (x86: kvmhost_x86_boot_check() in the
+ * RAM layout and with the command line the machine will have). Nothing is
+ * created, written or kept. create runs the same checks first, so a VMM
+ * that calls this before create can tell a bad configuration (this fails)
+ * from a host that cannot run it (create fails).
+ * @return 0; the errors kvmhost_machine_create() gives for the same options
+ *         and files (-EINVAL, -E2BIG, -ENOENT, -EACCES, -ENOEXEC, the
+ *         loaders' errors, ...), with a message naming the option or file.
+ */
+KVMHOST_API int kvmhost_machine_check(const struct kvmhost_machine_options *opts);
+
+/**
  * Stop the machine if it runs (reason REQUESTED), join its threads and free
  * everything it made. NULL is ignored. Not from the machine's own threads.
  */
@@ -507,13 +541,21 @@ KVMHOST_API struct kvmhost_vm *kvmhost_machine_vm(struct kvmhost_machine *machin
 KVMHOST_API struct kvmhost_memory *kvmhost_machine_memory(struct kvmhost_machine *machine);
 /** Number of vCPUs; 0 for NULL. */
 KVMHOST_API uint32_t kvmhost_machine_vcpu_count(const struct kvmhost_machine *machine);
+/**
+ * The host thread id (gettid()) of vCPU @p index's thread, for monitoring
+ * (QMP's query-cpus-fast, CPU pinning tools). Any thread, any time.
+ * @return the id once the thread has started; 0 before; -EINVAL for NULL;
+ *         -ERANGE for an index out of range.
+ */
+KVMHOST_API long kvmhost_machine_vcpu_thread_id(struct kvmhost_machine *machine, uint32_t index);
 /** vCPU @p index (its state calls only while the machine is CREATED, PAUSED or STOPPED); NULL if out of range. */
 KVMHOST_API struct kvmhost_vcpu *kvmhost_machine_vcpu(struct kvmhost_machine *machine, uint32_t index);
 /** The framework device of virtio device @p index (its own calls, e.g. state save while paused); NULL if none. */
 KVMHOST_API struct kvmhost_virtio_device *kvmhost_machine_virtio_device(struct kvmhost_machine *machine,
 									uint32_t index);
-/** The machine's device registry (device_registry.h), where its platform devices are registered: save and
- * restore their state through it while the machine is PAUSED (or CREATED). NULL for NULL. */
+/** The machine's device registry (device_registry.h), where its platform devices are registered (x86:
+ * machine_x86.h) and then its virtio devices, each under its id (virtio-blk with a pause that drains it): save
+ * and restore their state through it while the machine is PAUSED (or CREATED). NULL for NULL. */
 KVMHOST_API struct kvmhost_device_registry *kvmhost_machine_registry(struct kvmhost_machine *machine);
 /** A static name for an enum kvmhost_machine_stop_reason ("poweroff", "reset", ...). */
 KVMHOST_API const char *kvmhost_machine_stop_reason_name(uint32_t reason);

@@ -115,6 +115,80 @@ KVMHOST_API int kvmhost_x86_vcpu_set_msrs(struct kvmhost_vcpu *vcpu, const uint3
 KVMHOST_API int kvmhost_x86_vcpu_set_cpuid(struct kvmhost_vcpu *vcpu, const struct kvm_cpuid_entry2 *entries,
 					   uint32_t count);
 
+/** @name State for snapshot and migration
+ * Checked wrappers over the remaining KVM state ioctls; each returns 0 or a
+ * negative errno with a message (-EINVAL for NULL). @{ */
+
+/** Read the vCPU's multiprocessing state (KVM_GET_MP_STATE). */
+KVMHOST_API int kvmhost_x86_vcpu_get_mp_state(struct kvmhost_vcpu *vcpu, struct kvm_mp_state *mp);
+/** Set it (KVM_SET_MP_STATE). -EINVAL for a state above
+ * KVM_MP_STATE_AP_RESET_HOLD (KVM's own check would say the same). */
+KVMHOST_API int kvmhost_x86_vcpu_set_mp_state(struct kvmhost_vcpu *vcpu, const struct kvm_mp_state *mp);
+
+/**
+ * Copy the vCPU's CPUID table (KVM_GET_CPUID2) into a caller-owned array;
+ * buffer rules as kvmhost_x86_system_get_supported_cpuid() (-E2BIG with
+ * *count the size needed when @p max is too small).
+ */
+KVMHOST_API int kvmhost_x86_vcpu_get_cpuid(struct kvmhost_vcpu *vcpu, struct kvm_cpuid_entry2 *entries, uint32_t max,
+					   uint32_t *count);
+
+/**
+ * The vCPU's TSC frequency in kHz (KVM_GET_TSC_KHZ, KVM_CAP_GET_TSC_KHZ).
+ * @return 0 and *khz set; -ENOTSUP when KVM cannot say.
+ */
+KVMHOST_API int kvmhost_x86_vcpu_get_tsc_khz(struct kvmhost_vcpu *vcpu, uint32_t *khz);
+/**
+ * Set the vCPU's TSC frequency (KVM_SET_TSC_KHZ), before it first runs.
+ * Without TSC scaling (KVM_CAP_TSC_CONTROL) KVM accepts the host's rate
+ * (within 250 ppm) and faster ones (it then catches the TSC up), and
+ * refuses slower ones.
+ * @return 0; -EINVAL for NULL or 0 kHz; KVM's error (the message says the
+ *         rate asked for).
+ */
+KVMHOST_API int kvmhost_x86_vcpu_set_tsc_khz(struct kvmhost_vcpu *vcpu, uint32_t khz);
+/**
+ * Tell a paused guest's kvmclock that its vCPU was stopped by the host
+ * (KVM_KVMCLOCK_CTRL), so that its soft-lockup watchdog does not count the
+ * pause. Call on every vCPU before resuming a restored or long-paused guest.
+ * @return 1 when the guest was told; 0 when the guest uses no kvmclock on
+ *         this vCPU (KVM's EINVAL: nothing to tell); -ENOTSUP without
+ *         KVM_CAP_KVMCLOCK_CTRL; -EINVAL for NULL; KVM's other errors.
+ */
+KVMHOST_API int kvmhost_x86_vcpu_kvmclock_ctrl(struct kvmhost_vcpu *vcpu);
+
+/**
+ * Read one chip of the in-kernel irqchip (KVM_GET_IRQCHIP).
+ * @param chip chip_id set by the caller: KVM_IRQCHIP_PIC_MASTER (0),
+ *             KVM_IRQCHIP_PIC_SLAVE (1) or KVM_IRQCHIP_IOAPIC (2)
+ * @return 0; -EINVAL for NULL, another chip_id, or a VM without a FULL
+ *         irqchip; KVM's error.
+ */
+KVMHOST_API int kvmhost_x86_vm_get_irqchip(struct kvmhost_vm *vm, struct kvm_irqchip *chip);
+/** Set one chip of the in-kernel irqchip (KVM_SET_IRQCHIP); rules as get. */
+KVMHOST_API int kvmhost_x86_vm_set_irqchip(struct kvmhost_vm *vm, const struct kvm_irqchip *chip);
+/** Read the in-kernel PIT (KVM_GET_PIT2). -EINVAL for NULL or no FULL irqchip; -ENXIO from KVM without a PIT. */
+KVMHOST_API int kvmhost_x86_vm_get_pit(struct kvmhost_vm *vm, struct kvm_pit_state2 *pit);
+/** Set the in-kernel PIT (KVM_SET_PIT2); rules as get. */
+KVMHOST_API int kvmhost_x86_vm_set_pit(struct kvmhost_vm *vm, const struct kvm_pit_state2 *pit);
+/**
+ * Which KVM_CLOCK_* flags KVM_GET_CLOCK can report and KVM_SET_CLOCK takes
+ * here (KVM_CHECK_EXTENSION(KVM_CAP_ADJUST_CLOCK): KVM_CLOCK_TSC_STABLE,
+ * KVM_CLOCK_REALTIME, KVM_CLOCK_HOST_TSC).
+ * @return the flags (>= 0); -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_x86_vm_clock_flags(struct kvmhost_vm *vm);
+/**
+ * Enable KVM_CAP_EXCEPTION_PAYLOAD: KVM then reports pending (not yet
+ * injected) exceptions and their payloads (CR2, DR6) in struct
+ * kvm_vcpu_events instead of delivering them early, so that
+ * kvmhost_x86_vcpu_get_events() / set_events() carry them across a
+ * snapshot. Idempotent.
+ * @return 0; -ENOTSUP when KVM lacks it; -EINVAL for NULL.
+ */
+KVMHOST_API int kvmhost_x86_vm_enable_exception_payload(struct kvmhost_vm *vm);
+/** @} */
+
 /**
  * Put the vCPU in 16-bit real mode at @p cs:@p ip (CS base = cs * 16), with
  * the other segments zero-based, a 64 KiB limit and RFLAGS=2.

@@ -1,11 +1,11 @@
 /*
- * Creating and destroying a machine (machine.h), and its accessors. Create
- * goes in a fixed order, each step undone by destroy in reverse: options
- * (everything checked before KVM is opened), kernel and initrd files, KVM
- * system and VM, buses, event loop and event queue, the registry, the
- * platform (arch create), the virtio devices, the boot (arch boot: tables,
- * kernel, vCPUs). A failed step leaves the machine half-built, and destroy
- * takes that apart too, so nothing is left.
+ * Creating, checking and destroying a machine (machine.h), and its
+ * accessors. Create goes in a fixed order, each step undone by destroy in
+ * reverse: the checks (options, kernel and initrd mapped, the other files,
+ * the kernel image through the loader's dry run: everything that needs no
+ * KVM, which is all kvmhost_machine_check() runs), KVM system and VM, buses, event loop and event queue, the registry,
+ * the platform (arch create), the virtio devices, the boot (arch boot: tables, kernel, vCPUs). A failed step leaves the
+ * machine half-built, and destroy takes that apart too, so nothing is left.
  */
 #include <stdio.h>
 #include <fcntl.h>
@@ -23,22 +23,22 @@
 #include "../core/internal.h"
 #include "machine_internal.h"
 
-static int map_file(const char *what, const char *path, void **data, size_t *size)
+static int map_file(const char *func, const char *what, const char *path, void **data, size_t *size)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
-		return KH_FAIL_ERRNO("%s %s", what, path);
+		return kh_fail(errno, func, "%s %s", what, path);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
 		close(fd);
-		return KH_FAIL(EINVAL, "%s %s: not a regular file with something in it", what, path);
+		return kh_fail(EINVAL, func, "%s %s: not a regular file with something in it", what, path);
 	}
 	*data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (*data == MAP_FAILED) {
 		*data = NULL;
-		return KH_FAIL_ERRNO("%s %s: mmap", what, path);
+		return kh_fail(errno, func, "%s %s: mmap", what, path);
 	}
 	*size = (size_t)st.st_size;
 	return 0;
@@ -50,13 +50,13 @@ static int open_files(struct kvmhost_machine *m)
 	int r;
 
 	if (c->kernel_path) {
-		if ((r = map_file("kernel", c->kernel_path, &m->kernel_map, &m->kernel_map_size)) < 0)
+		if ((r = map_file(c->func, "kernel", c->kernel_path, &m->kernel_map, &m->kernel_map_size)) < 0)
 			return r;
 		c->kernel = m->kernel_map;
 		c->kernel_size = m->kernel_map_size;
 	}
 	if (c->initrd_path) {
-		if ((r = map_file("initrd", c->initrd_path, &m->initrd_map, &m->initrd_map_size)) < 0)
+		if ((r = map_file(c->func, "initrd", c->initrd_path, &m->initrd_map, &m->initrd_map_size)) < 0)
 			return r;
 		c->initrd = m->initrd_map;
 		c->initrd_size = m->initrd_map_size;
@@ -77,12 +77,22 @@ static int init_locks(struct kvmhost_machine *m)
 	return 0;
 }
 
+/* Everything that needs no KVM. */
+static int check(struct kvmhost_machine *m)
+{
+	int r;
+
+	if ((r = kh_machine_arch_check(m)) < 0 || (r = open_files(m)) < 0 || (r = kh_machine_check_files(m)) < 0)
+		return r;
+	return kh_machine_arch_check_boot(m);
+}
+
 static int build(struct kvmhost_machine *m)
 {
 	struct kvmhost_vm_options vo = {.size = sizeof(vo), .name = m->cfg.name};
 	int r;
 
-	if ((r = kh_machine_arch_check(m)) < 0 || (r = open_files(m)) < 0)
+	if ((r = check(m)) < 0)
 		return r;
 	if ((r = kvmhost_system_open(NULL, &m->sys)) < 0)
 		return r;
@@ -108,6 +118,46 @@ static int build(struct kvmhost_machine *m)
 	return kh_machine_arch_boot(m);
 }
 
+static struct kvmhost_machine *new_machine(void)
+{
+	struct kvmhost_machine *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->events.fd = -1;
+	init_locks(m);
+	m->state = KVMHOST_MACHINE_CREATED;
+	m->stop.vcpu = UINT32_MAX;
+	return m;
+}
+
+/* Destroy a machine that failed @func with @r, and fail with its message. */
+static int failed(struct kvmhost_machine *m, int r, const char *func)
+{
+	char msg[512], name[sizeof(m->cfg.name)];
+
+	snprintf(msg, sizeof(msg), "%s", kvmhost_last_error()); /* teardown may overwrite it */
+	snprintf(name, sizeof(name), "%s", m->cfg.name[0] ? m->cfg.name : "(unnamed)");
+	kvmhost_machine_destroy(m);
+	return kh_fail(-r, func, "machine %s: %s", name, msg);
+}
+
+KVMHOST_API int kvmhost_machine_check(const struct kvmhost_machine_options *opts)
+{
+	struct kvmhost_machine *m = new_machine();
+	int r;
+
+	if (!m)
+		return KH_FAIL(ENOMEM, "cannot allocate a machine");
+	r = kh_machine_config_load(&m->cfg, opts, __func__);
+	if (r == 0)
+		r = check(m);
+	if (r < 0)
+		return failed(m, r, __func__);
+	kvmhost_machine_destroy(m); /* unmaps the files; nothing else was made */
+	return 0;
+}
+
 KVMHOST_API int kvmhost_machine_create(const struct kvmhost_machine_options *opts, struct kvmhost_machine **out)
 {
 	struct kvmhost_machine *m;
@@ -116,24 +166,14 @@ KVMHOST_API int kvmhost_machine_create(const struct kvmhost_machine_options *opt
 	if (!out)
 		return KH_FAIL(EINVAL, "out is NULL");
 	*out = NULL;
-	m = calloc(1, sizeof(*m));
+	m = new_machine();
 	if (!m)
 		return KH_FAIL(ENOMEM, "cannot allocate a machine");
-	m->events.fd = -1;
-	init_locks(m);
-	m->state = KVMHOST_MACHINE_CREATED;
-	m->stop.vcpu = UINT32_MAX;
-	r = kh_machine_config_load(&m->cfg, opts);
+	r = kh_machine_config_load(&m->cfg, opts, __func__);
 	if (r == 0)
 		r = build(m);
-	if (r < 0) {
-		char msg[512], name[sizeof(m->cfg.name)];
-
-		snprintf(msg, sizeof(msg), "%s", kvmhost_last_error()); /* teardown may overwrite it */
-		snprintf(name, sizeof(name), "%s", m->cfg.name[0] ? m->cfg.name : "(unnamed)");
-		kvmhost_machine_destroy(m);
-		return KH_FAIL(-r, "machine %s: %s", name, msg);
-	}
+	if (r < 0)
+		return failed(m, r, __func__);
 	m->built = 1;
 	kh_log(KVMHOST_LOG_DEBUG, "machine %s: created (%u vCPUs, %llu MiB, %u devices)", m->cfg.name, m->ncpus,
 	       (unsigned long long)(m->cfg.ram_size >> 20), m->cfg.device_count);
@@ -193,6 +233,15 @@ KVMHOST_API struct kvmhost_memory *kvmhost_machine_memory(struct kvmhost_machine
 KVMHOST_API uint32_t kvmhost_machine_vcpu_count(const struct kvmhost_machine *m)
 {
 	return m ? m->ncpus : 0;
+}
+
+KVMHOST_API long kvmhost_machine_vcpu_thread_id(struct kvmhost_machine *m, uint32_t index)
+{
+	if (!m)
+		return KH_FAIL(EINVAL, "machine is NULL");
+	if (index >= m->ncpus)
+		return KH_FAIL(ERANGE, "vCPU %u: machine %s has %u", index, m->cfg.name, m->ncpus);
+	return atomic_load(&m->cpu[index].tid);
 }
 
 KVMHOST_API struct kvmhost_vcpu *kvmhost_machine_vcpu(struct kvmhost_machine *m, uint32_t index)

@@ -3,6 +3,7 @@
  * between its files:
  *   machine.c           create / destroy, the accessors
  *   machine_options.c   copying and checking the options, their arrays (element sizes)
+ *   machine_check.c     checking the files the options name (before KVM, for create and kvmhost_machine_check)
  *   machine_lifecycle.c start, pause, resume, stop, wait, reset requests, the state
  *   machine_vcpu.c      the vCPU threads: run, exits, parking, reboot
  *   machine_io.c        the I/O side: watched fds, the I/O thread, dispatch, quiesce
@@ -44,6 +45,7 @@ struct kh_mvcpu_opts {
 };
 
 struct kh_machine_config {
+	const char *func; /* the public call for messages: kvmhost_machine_create or kvmhost_machine_check */
 	char name[KVMHOST_MACHINE_NAME_MAX + 1];
 	char *kernel_path, *initrd_path, *cmdline, *ram_path;
 	const void *kernel, *initrd;
@@ -62,7 +64,9 @@ struct kh_machine_config {
 	const void *arch_options; /* checked by the arch half, read during create only */
 };
 
-int kh_machine_config_load(struct kh_machine_config *c, const struct kvmhost_machine_options *opts);
+int kh_machine_config_load(struct kh_machine_config *c, const struct kvmhost_machine_options *opts, const char *func);
+/* machine_check.c: the files the options name (devices, RAM file), checked without creating anything. */
+int kh_machine_check_files(struct kvmhost_machine *m);
 void kh_machine_config_free(struct kh_machine_config *c);
 /* Copy one element of a caller's array under the options' zero-tail rule: @src_size is the caller's element
  * size, @dst_size ours. -EINVAL (too small to be an element: below @min_size), -E2BIG (unknown bytes set). */
@@ -78,6 +82,7 @@ struct kh_mvcpu {
 	uint32_t index;
 	pthread_t thread;
 	int started;
+	_Atomic long tid; /* gettid() of its thread once it runs; 0 before */
 	_Atomic uint64_t runs;
 	_Atomic uint64_t exits[KVMHOST_MACHINE_EXIT_REASONS];
 };
@@ -171,6 +176,9 @@ int kh_machine_start_thread(pthread_t *t, void *(*fn)(void *), void *arg, const 
 /* machine_io.c */
 int kh_watch_add(struct kvmhost_machine *m, int fd, uint32_t events, kh_watch_fn fn, void *opaque, uint32_t *handle);
 void kh_watch_set(struct kvmhost_machine *m, uint32_t handle, uint32_t events);
+/* The same, watching another fd from now on (a console's input moving between its listening socket and a client).
+ * From the I/O side's own handlers only, like kh_watch_set(). */
+void kh_watch_set_fd(struct kvmhost_machine *m, uint32_t handle, int fd, uint32_t events);
 int kh_io_quiesce(struct kvmhost_machine *m);	/* every watch out of the loop; waits for running handlers */
 int kh_io_unquiesce(struct kvmhost_machine *m); /* back as they want */
 void *kh_machine_io_thread(void *arg);
@@ -212,6 +220,8 @@ int kh_machine_registry_reset(struct kvmhost_machine *m);
 /*
  * The architecture's half (lib/arch/<arch>/machine_<arch>*.c).
  *  check:       validate arch_options (and the config as the arch sees it) before any KVM call
+ *  check_boot:  the kernel through the loader's dry run, in the RAM layout and with the command line the
+ *               machine will have (after check, with the kernel and initrd mapped); no KVM
  *  create:      VM-level setup (irqchip, RAM, legacy devices on m->pio/m->mmio) - before virtio
  *  boot:        tables, kernel load, vCPU creation and entry state - after virtio (the tables list it)
  *  reboot:      reload the kernel and reset the vCPUs (the vCPUs parked, the devices reset)
@@ -221,13 +231,14 @@ int kh_machine_registry_reset(struct kvmhost_machine *m);
  *  destroy:     free what create/boot made (the VM is destroyed after it)
  */
 int kh_machine_arch_check(struct kvmhost_machine *m);
+int kh_machine_arch_check_boot(struct kvmhost_machine *m);
 int kh_machine_arch_create(struct kvmhost_machine *m);
 int kh_machine_arch_boot(struct kvmhost_machine *m);
 int kh_machine_arch_reboot(struct kvmhost_machine *m);
 int kh_machine_arch_power_button(struct kvmhost_machine *m);
 uint64_t kh_machine_arch_exit_pc(struct kvmhost_machine *m, uint32_t vcpu);
 void kh_machine_arch_destroy(struct kvmhost_machine *m);
-/* virtio-mmio device @index: its window base and interrupt (GSI). */
+/* virtio-mmio device @index: its window base and interrupt (GSI; with TRANSPORT_MMIO_CMDLINE a legacy IRQ). */
 void kh_machine_arch_virtio_slot(struct kvmhost_machine *m, uint32_t index, uint64_t *base, uint32_t *gsi);
 
 #endif

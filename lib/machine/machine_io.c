@@ -59,6 +59,21 @@ void kh_watch_set(struct kvmhost_machine *m, uint32_t handle, uint32_t events)
 	pthread_mutex_unlock(&m->watch_lock);
 }
 
+void kh_watch_set_fd(struct kvmhost_machine *m, uint32_t handle, int fd, uint32_t events)
+{
+	struct kh_watch *w = &m->watch[handle];
+
+	pthread_mutex_lock(&m->watch_lock);
+	if (w->fd != fd && w->in_loop) {
+		kvmhost_loop_remove(m->loop, w->fd); /* from its own handler or the loop's thread: no wait */
+		w->in_loop = 0;
+	}
+	w->fd = fd;
+	w->want = events;
+	apply(m, w);
+	pthread_mutex_unlock(&m->watch_lock);
+}
+
 /*
  * The removes happen outside watch_lock: kvmhost_loop_remove() waits for the
  * fd's running handler, which may itself be waiting for watch_lock in
@@ -70,12 +85,13 @@ int kh_io_quiesce(struct kvmhost_machine *m)
 	m->io_quiet = 1;
 	for (uint32_t i = 0; i < m->nwatch; i++) {
 		struct kh_watch *w = &m->watch[i];
+		int fd = w->fd; /* what is in the loop: a handler may change w->fd meanwhile, never put one back */
 
 		if (!w->in_loop)
 			continue;
 		w->in_loop = 0;
 		pthread_mutex_unlock(&m->watch_lock);
-		kvmhost_loop_remove(m->loop, w->fd); /* waits for its handler; -ENOENT if it removed itself */
+		kvmhost_loop_remove(m->loop, fd); /* waits for its handler; -ENOENT if it removed itself */
 		pthread_mutex_lock(&m->watch_lock);
 	}
 	pthread_mutex_unlock(&m->watch_lock);

@@ -69,7 +69,9 @@ static int load_device(struct kh_machine_config *c, const struct kvmhost_machine
 	if (e.type < KVMHOST_MACHINE_DEVICE_BLK || e.type > KVMHOST_MACHINE_DEVICE_CUSTOM)
 		return kh_fail(EINVAL, func, "devices[%u]: unknown type %u", i, e.type);
 	d->type = e.type;
-	if (e.flags & ~KVMHOST_MACHINE_DEVICE_READONLY || (e.flags && e.type != KVMHOST_MACHINE_DEVICE_BLK))
+	if (e.flags & ~(KVMHOST_MACHINE_DEVICE_READONLY | KVMHOST_MACHINE_DEVICE_SOCKET) ||
+	    ((e.flags & KVMHOST_MACHINE_DEVICE_READONLY) && e.type != KVMHOST_MACHINE_DEVICE_BLK) ||
+	    ((e.flags & KVMHOST_MACHINE_DEVICE_SOCKET) && (e.type != KVMHOST_MACHINE_DEVICE_CONSOLE || !e.path)))
 		return kh_fail(EINVAL, func, "devices[%u] (%s): unknown or misplaced flags 0x%x", i, type_names[e.type],
 			       e.flags);
 	d->flags = e.flags;
@@ -100,6 +102,13 @@ static int load_device(struct kh_machine_config *c, const struct kvmhost_machine
 			return kh_fail(EINVAL, func, "devices[%u] (%s): mac %02x:...: a multicast address", i, d->id,
 				       e.mac[0]);
 		break;
+	case KVMHOST_MACHINE_DEVICE_CONSOLE:
+		if (e.path && !*e.path)
+			return kh_fail(EINVAL, func, "devices[%u] (%s): path is empty", i, d->id);
+		if (e.path && (e.in_fd >= 0 || e.out_fd >= 0))
+			return kh_fail(EINVAL, func,
+				       "devices[%u] (%s): a console on path takes no fds (set them to -1)", i, d->id);
+		break;
 	case KVMHOST_MACHINE_DEVICE_CUSTOM:
 		if (!e.ops)
 			return kh_fail(EINVAL, func, "devices[%u] (%s): a custom device needs ops", i, d->id);
@@ -113,8 +122,9 @@ static int load_device(struct kh_machine_config *c, const struct kvmhost_machine
 	default:
 		break;
 	}
-	if (e.type != KVMHOST_MACHINE_DEVICE_BLK && e.type != KVMHOST_MACHINE_DEVICE_NET && e.path)
-		return kh_fail(EINVAL, func, "devices[%u] (%s): path is for blk and net", i, d->id);
+	if (e.type != KVMHOST_MACHINE_DEVICE_BLK && e.type != KVMHOST_MACHINE_DEVICE_NET &&
+	    e.type != KVMHOST_MACHINE_DEVICE_CONSOLE && e.path)
+		return kh_fail(EINVAL, func, "devices[%u] (%s): path is for blk, net and console", i, d->id);
 	if (e.type != KVMHOST_MACHINE_DEVICE_CUSTOM && (e.ops || e.opaque))
 		return kh_fail(EINVAL, func, "devices[%u] (%s): ops and opaque are for custom devices", i, d->id);
 	if (e.num_queues && e.type != KVMHOST_MACHINE_DEVICE_BLK)
@@ -219,13 +229,13 @@ static int load_kernel(struct kh_machine_config *c, const struct kvmhost_machine
 	return dup_str(&c->cmdline, o->cmdline, "cmdline", func);
 }
 
-int kh_machine_config_load(struct kh_machine_config *c, const struct kvmhost_machine_options *opts)
+int kh_machine_config_load(struct kh_machine_config *c, const struct kvmhost_machine_options *opts, const char *func)
 {
-	static const char func[] = "kvmhost_machine_create";
 	struct kvmhost_machine_options o;
 	int r;
 
 	memset(c, 0, sizeof(*c));
+	c->func = func;
 	c->serial_in_fd = c->serial_out_fd = -1;
 	if (!opts)
 		return kh_fail(EINVAL, func, "opts is NULL: a machine needs at least a kernel and its RAM size");
@@ -239,7 +249,7 @@ int kh_machine_config_load(struct kh_machine_config *c, const struct kvmhost_mac
 	if (o.vcpu_count < 1 || o.vcpu_count > KVMHOST_MACHINE_MAX_VCPUS)
 		return kh_fail(EINVAL, func, "vcpu_count %u: want 1 to %u", o.vcpu_count, KVMHOST_MACHINE_MAX_VCPUS);
 	c->vcpu_count = o.vcpu_count;
-	if (o.flags & ~KVMHOST_MACHINE_EXTERNAL_IO)
+	if (o.flags & ~(KVMHOST_MACHINE_EXTERNAL_IO | KVMHOST_MACHINE_INCOMING))
 		return kh_fail(EINVAL, func, "flags 0x%x has unknown bits", o.flags);
 	c->flags = o.flags;
 	if ((r = load_vcpus(c, &o, func)) < 0)
@@ -260,7 +270,7 @@ int kh_machine_config_load(struct kh_machine_config *c, const struct kvmhost_mac
 			       KVMHOST_MACHINE_MAX_DEVICES);
 	if (o.device_count && !o.devices)
 		return kh_fail(EINVAL, func, "device_count %u with devices NULL", o.device_count);
-	if (o.transport > KVMHOST_MACHINE_TRANSPORT_PCI)
+	if (o.transport > KVMHOST_MACHINE_TRANSPORT_MMIO_CMDLINE)
 		return kh_fail(EINVAL, func, "transport %u is unknown", o.transport);
 	c->transport = o.transport;
 	if (o.device_count) {

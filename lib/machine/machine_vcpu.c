@@ -14,6 +14,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <kvmhost/bus.h>
 #include <kvmhost/system.h>
 #include <kvmhost/vcpu.h>
@@ -185,6 +187,7 @@ void *kh_machine_vcpu_thread(void *arg)
 
 	kh_machine_self = m;
 	kh_machine_vcpu_index = c->index;
+	atomic_store(&c->tid, (long)syscall(SYS_gettid));
 	sigemptyset(&kick);
 	sigaddset(&kick, kvmhost_system_kick_signal(m->sys));
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+#include <kvmhost/device_registry.h>
 #include <kvmhost/virtio/block.h>
 #include <kvmhost/virtio/console.h>
 #include <kvmhost/virtio/device.h>
@@ -82,6 +86,28 @@ static int make_net(struct kvmhost_machine *m, struct kh_mvdev *d)
 	return 0;
 }
 
+/* The console's listening socket (DEVICE_SOCKET): a stale socket at the path is replaced (the checks refused
+ * anything else there); the machine owns the fd and removes the path at destroy. */
+static int listen_unix(struct kh_mvdev *d)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->cfg->path);
+	if (lstat(d->cfg->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(d->cfg->path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return KH_FAIL_ERRNO("socket");
+	d->sock_fd = fd;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return KH_FAIL_ERRNO("socket %s: bind", d->cfg->path);
+	d->sock_bound = 1;
+	if (listen(fd, 1) < 0)
+		return KH_FAIL_ERRNO("socket %s: listen", d->cfg->path);
+	return 0;
+}
+
 static int make_console(struct kvmhost_machine *m, struct kh_mvdev *d)
 {
 	struct kvmhost_virtio_console_options o = {.size = sizeof(o),
@@ -94,6 +120,15 @@ static int make_console(struct kvmhost_machine *m, struct kh_mvdev *d)
 						   .name = d->cfg->id};
 	int r;
 
+	if (d->cfg->path && (d->cfg->flags & KVMHOST_MACHINE_DEVICE_SOCKET)) {
+		if ((r = listen_unix(d)) < 0)
+			return r;
+		o.backend = KVMHOST_VIRTIO_CONSOLE_BACKEND_SOCKET;
+		o.sock_fd = d->sock_fd;
+	} else if (d->cfg->path) {
+		o.backend = KVMHOST_VIRTIO_CONSOLE_BACKEND_FILE;
+		o.path = d->cfg->path;
+	}
 	if ((r = kvmhost_eventfd_create(KVMHOST_EVENTFD_NONBLOCK, &d->wake_fd)) < 0)
 		return r;
 	if ((r = kvmhost_virtio_console_create(kvmhost_vm_memory(m->vm), &o, &d->con)) < 0)
@@ -153,7 +188,14 @@ static int make_one(struct kvmhost_machine *m, struct kh_mvdev *d)
 		r = kh_mvpci_attach(m, d);
 	else
 		r = attach_mmio(m, d);
-	return r < 0 ? r : kh_mvdev_watch(d);
+	if (r < 0 || (r = kh_mvdev_watch(d)) < 0)
+		return r;
+	/* In the registry after the platform's devices, under the device's id. Its reset is the machine's reboot
+	 * reset of the device; virtio-blk's pause drains it, as kh_machine_virtio_pause() does (a second drain
+	 * finds nothing in flight); the other devices have no pause of their own: once the I/O side is quiet no
+	 * kick is served. A custom device's pause and resume stay the machine's (its ops are the embedder's). */
+	return d->blk ? kvmhost_virtio_blk_register(d->blk, m->registry, d->cfg->id)
+		      : kvmhost_virtio_device_register(d->dev, m->registry, d->cfg->id);
 }
 
 int kh_machine_virtio_create(struct kvmhost_machine *m)
@@ -176,7 +218,7 @@ int kh_machine_virtio_create(struct kvmhost_machine *m)
 		d->m = m;
 		d->index = i;
 		d->cfg = &m->cfg.devices[i];
-		d->tap_fd = d->wake_fd = -1;
+		d->tap_fd = d->wake_fd = d->sock_fd = -1;
 		kh_machine_arch_virtio_slot(m, i, &d->desc.mmio_base, &d->desc.gsi);
 		if ((r = make_one(m, d)) < 0)
 			return KH_FAIL(-r, "device %s: %s", d->cfg->id, kvmhost_last_error());
@@ -189,6 +231,9 @@ void kh_machine_virtio_destroy(struct kvmhost_machine *m)
 	for (uint32_t i = 0; i < m->nvdev; i++) {
 		struct kh_mvdev *d = m->vdev[i];
 
+		/* Let a console's buffered output out (giving a stuck reader a second), as COM1's. */
+		for (int t = 0; d->con && t < 10 && kvmhost_virtio_console_flush(d->con) > 0; t++)
+			usleep(100 * 1000);
 		kvmhost_virtio_wiring_destroy(d->wiring);
 		kh_mvdev_host_close(d);
 		kh_mvpci_detach(m, d);
@@ -201,6 +246,10 @@ void kh_machine_virtio_destroy(struct kvmhost_machine *m)
 			d->cfg->ops.destroy(d->cfg->opaque, d->custom);
 		if (d->tap_fd >= 0)
 			close(d->tap_fd);
+		if (d->sock_fd >= 0)
+			close(d->sock_fd);
+		if (d->sock_bound)
+			unlink(d->cfg->path);
 		free(d->queues);
 		free(d);
 	}
@@ -250,12 +299,11 @@ int kh_machine_virtio_resume(struct kvmhost_machine *m)
 	return 0;
 }
 
+/* The devices themselves are reset by the registry's reset (they are registered), which runs next. */
 void kh_machine_virtio_reset(struct kvmhost_machine *m)
 {
-	for (uint32_t i = 0; i < m->nvdev; i++) {
-		kvmhost_virtio_device_reset(m->vdev[i]->dev);
+	for (uint32_t i = 0; i < m->nvdev; i++)
 		atomic_store(&m->vdev[i]->broken_reported, 0);
-	}
 }
 
 void kh_machine_virtio_check_broken(struct kvmhost_machine *m, uint32_t vcpu)

@@ -33,6 +33,8 @@ struct kh_mvdev {
 	struct kvmhost_irq_line *intx; /* pci: this function's INTA */
 	struct kh_virtio_desc desc;    /* mmio: window and GSI */
 	int tap_fd;		       /* net: owned TAP fd, -1 */
+	int sock_fd;		       /* console on a socket: the owned listening fd, -1 */
+	int sock_bound;		       /* console on a socket: the path is ours to remove */
 	int wake_fd;		       /* net, console: eventfd the device's ready callback signals; -1 */
 	uint32_t host_watch;	       /* net: the TAP's watch; console: its input's */
 	int has_host_watch;

@@ -57,6 +57,18 @@ static void on_net(int fd, uint32_t events, void *opaque)
 	net_rewatch(d);
 }
 
+/* The console's input fd moves on a socket backend (the listening socket, then a client, then the listening
+ * socket again when it hangs up): every change of the watch names the fd the device says now. */
+static void console_rewatch(struct kh_mvdev *d, int want)
+{
+	int fd = kvmhost_virtio_console_input_fd(d->con);
+
+	if (fd < 0)
+		want = 0;
+	kh_watch_set_fd(d->m, d->host_watch, fd < 0 ? d->m->watch[d->host_watch].fd : fd,
+			want && !d->input_done ? KVMHOST_LOOP_IN : 0);
+}
+
 static void on_console_input(int fd, uint32_t events, void *opaque)
 {
 	struct kh_mvdev *d = opaque;
@@ -66,8 +78,7 @@ static void on_console_input(int fd, uint32_t events, void *opaque)
 	(void)events;
 	if (r < 0 && r != -EAGAIN && r != -EINTR)
 		d->input_done = 1; /* end of file (-EPIPE) or a read error: no more input */
-	kh_watch_set(d->m, d->host_watch,
-		     d->input_done || (r == 0 && kvmhost_virtio_console_rx_room(d->con) == 0) ? 0 : KVMHOST_LOOP_IN);
+	console_rewatch(d, !(r == 0 && kvmhost_virtio_console_rx_room(d->con) == 0));
 }
 
 static void on_wake(int fd, uint32_t events, void *opaque)
@@ -80,7 +91,7 @@ static void on_wake(int fd, uint32_t events, void *opaque)
 	if (d->net)
 		net_rewatch(d);
 	else if (d->has_host_watch)
-		kh_watch_set(d->m, d->host_watch, d->input_done ? 0 : KVMHOST_LOOP_IN);
+		console_rewatch(d, 1);
 }
 
 void kh_mvdev_net_ready(void *opaque, uint32_t events)
@@ -120,8 +131,9 @@ int kh_mvdev_watch(struct kh_mvdev *d)
 			return r;
 		d->has_host_watch = 1;
 		net_rewatch(d);
-	} else if (d->con && d->cfg->in_fd >= 0) {
-		if ((r = kh_watch_add(m, d->cfg->in_fd, KVMHOST_LOOP_IN, on_console_input, d, &d->host_watch)) < 0)
+	} else if (d->con && kvmhost_virtio_console_input_fd(d->con) >= 0) {
+		if ((r = kh_watch_add(m, kvmhost_virtio_console_input_fd(d->con), KVMHOST_LOOP_IN, on_console_input, d,
+				      &d->host_watch)) < 0)
 			return r;
 		d->has_host_watch = 1;
 	}

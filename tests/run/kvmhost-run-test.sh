@@ -1,12 +1,17 @@
 #!/bin/sh
 # kvm tier: examples/kvmhost-run as a user runs it, on tiny Multiboot kernels.
-#   kvmhost-run-test.sh KVMHOST_RUN GUEST_DIR      (GUEST_DIR holds mb_hello.bin and mb_echo.bin)
+#   kvmhost-run-test.sh KVMHOST_RUN GUEST_DIR [KVMHOSTCTL]   (GUEST_DIR holds mb_hello.bin and mb_echo.bin;
+#   KVMHOSTCTL, a QMP client for --control, defaults to ../kvmhostctl/kvmhostctl or kvmhostctl-static beside it)
 # Usage errors first (they need no KVM): every bad flag, value, file or image must give status 2, exactly one
 # line on stderr naming the flag or path, and nothing on stdout. Then, on /dev/kvm (skipped, status 77, when
 # it is missing): the serial output and debug-exit status of mb_hello (tests/guests-multiboot/mb_hello.S) with
 # 1 to 4 vCPUs, RAM above the 32-bit hole and each --serial kind; stdin reaching the guest through COM1 (mb_echo,
-# from a pipe and from a regular file); SIGINT and SIGTERM stopping a halted guest with 130 and 143.
-run=$1 guests=$2
+# from a pipe and from a regular file); SIGINT and SIGTERM stopping a halted guest with 130 and 143; --control's
+# QMP socket (status, stop/cont, vCPUs, disks, system_reset ending it with 4, quit with 0), when KVMHOSTCTL is there.
+run=$1 guests=$2 ctl=$3
+[ -n "$ctl" ] || for c in "$(dirname "$run")/../kvmhostctl/kvmhostctl" "$(dirname "$run")/kvmhostctl-static"; do
+	[ -x "$c" ] && ctl=$c && break
+done
 hello=$guests/mb_hello.bin echo_guest=$guests/mb_echo.bin
 for f in "$run" "$hello" "$echo_guest"; do
 	[ -r "$f" ] || { echo "FAIL: $f is missing (build everything first: ninja)"; exit 1; }
@@ -54,6 +59,7 @@ expect_usage --debug-exit=0x10000 --kernel "$hello" --debug-exit=0x10000
 expect_usage --multiboot=yes --kernel "$hello" --multiboot=yes
 expect_usage stray --kernel "$hello" stray
 : >"$tmp/disk"
+printf 'x' >"$tmp/small"
 expect_usage /nonexistent/disk --kernel "$hello" --disk /nonexistent/disk
 expect_usage "--disk $tmp/disk,rw" --kernel "$hello" --disk "$tmp/disk,rw"
 expect_usage "--disk ,ro" --kernel "$hello" --disk ,ro
@@ -70,6 +76,11 @@ expect_usage "--transport usb" --kernel "$hello" --transport usb
 expect_usage "$tmp: not a regular file" --kernel "$hello" --disk "$tmp"
 expect_usage "--console=file:/nonexistent/dir/hvc" --kernel "$hello" --console=file:/nonexistent/dir/hvc
 expect_usage "--console=socket:/nonexistent/dir/s" --kernel "$hello" --console=socket:/nonexistent/dir/s
+expect_usage "$tmp/text is there and is not a socket" --kernel "$hello" --console="socket:$tmp/text"
+expect_usage "$tmp/small is smaller than one 512-byte sector" --kernel "$hello" --disk "$tmp/small"
+expect_usage "--control needs a value" --kernel "$hello" --control
+expect_usage "--control /nonexistent/dir/q.sock" --kernel "$hello" --control /nonexistent/dir/q.sock
+expect_usage "--control $tmp/text" --kernel "$hello" --control "$tmp/text"
 # What only the loader knew used to be found after KVM was opened; it is checked before now (2 on any host).
 head -c $((3 << 20)) /dev/zero >"$tmp/big"
 expect_usage "--kernel $hello: " --kernel "$hello" --mem 2M --initrd "$tmp/big"
@@ -171,6 +182,41 @@ for sig in INT:130 TERM:143; do
 	rc=$?
 	if [ "$rc" -eq "${sig#*:}" ] && [ ! -s "$tmp/err" ]; then ok "SIG${sig%:*} after the guest's output: status $rc"; else bad "SIG${sig%:*}: status $rc, stderr: $(cat "$tmp/err")"; fi
 done
+
+# --control: a QMP socket on the running machine (a halted mb_hello with 2 vCPUs and a read-only disk).
+qmp() { # NEEDLE COMMAND: one request; its compact reply must hold NEEDLE
+	if r=$(timeout 10 "$ctl" --compact "$tmp/q.sock" "$2" 2>&1) && printf '%s' "$r" | grep -qF -- "$1"; then
+		ok "--control $2: $r"
+	else
+		bad "--control $2: want '$1', got: $r"
+	fi
+}
+if [ -x "$ctl" ]; then
+	for how in system_reset:4 quit:0; do
+		"$run" --kernel "$hello" --initrd "$tmp/module" --cmdline Z --cpus 2 --serial none --disk "$tmp/disk,ro" \
+			--control "$tmp/q.sock" </dev/null 2>"$tmp/err" &
+		pid=$!
+		n=0
+		while [ "$n" -lt 100 ] && [ ! -S "$tmp/q.sock" ]; do sleep 0.1; n=$((n + 1)); done
+		qmp '"status": "running"' query-status
+		qmp '{"return": {}}' stop
+		qmp '"status": "paused"' query-status
+		qmp '{"return": {}}' cont
+		qmp '"cpu-index": 1' query-cpus-fast
+		qmp "\"file\": \"$tmp/disk\", \"node-name\"" query-block
+		qmp '"package": "kvmhost-run' query-version
+		qmp '{"return": {}}' "${how%:*}"
+		wait "$pid"
+		rc=$?
+		if [ "$rc" -eq "${how#*:}" ] && [ ! -s "$tmp/err" ] && [ ! -e "$tmp/q.sock" ]; then
+			ok "--control ${how%:*}: status $rc, socket removed"
+		else
+			bad "--control ${how%:*}: status $rc (want ${how#*:}), socket $(ls "$tmp/q.sock" 2>&1), stderr: $(cat "$tmp/err")"
+		fi
+	done
+else
+	ok "--control not exercised: no kvmhostctl (give it as the third argument)"
+fi
 
 if [ "$fails" -ne 0 ]; then
 	echo "kvmhost_run_test: $fails failures"

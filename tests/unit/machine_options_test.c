@@ -135,6 +135,12 @@ static void test_devices(void **state)
 	assert_refused(&o, EINVAL, "flags");
 	DEV(.type = KVMHOST_MACHINE_DEVICE_RNG, .path = "x");
 	assert_refused(&o, EINVAL, "path is for");
+	DEV(.type = KVMHOST_MACHINE_DEVICE_CONSOLE, .path = "x", .in_fd = 0, .out_fd = -1);
+	assert_refused(&o, EINVAL, "takes no fds");
+	DEV(.type = KVMHOST_MACHINE_DEVICE_CONSOLE, .flags = KVMHOST_MACHINE_DEVICE_SOCKET, .in_fd = -1, .out_fd = -1);
+	assert_refused(&o, EINVAL, "flags");
+	DEV(.type = KVMHOST_MACHINE_DEVICE_BLK, .path = "x", .flags = KVMHOST_MACHINE_DEVICE_SOCKET);
+	assert_refused(&o, EINVAL, "flags");
 	DEV(.type = KVMHOST_MACHINE_DEVICE_NET, .in_fd = -1);
 	assert_refused(&o, EINVAL, "TAP name");
 	DEV(.type = KVMHOST_MACHINE_DEVICE_NET, .path = "a-name-longer-than-15");
@@ -202,7 +208,7 @@ static void test_older_callers(void **state)
 	o.vcpus = (const void *)vcpus;
 	o.vcpu_size = sizeof(vcpus[0]);
 	o.vcpu_count = 2;
-	assert_int_equal(kh_machine_config_load(&c, &o), 0);
+	assert_int_equal(kh_machine_config_load(&c, &o, "test"), 0);
 	assert_int_equal(c.device_count, 2);
 	assert_int_equal(c.devices[0].in_fd, 3);
 	assert_int_equal(c.devices[0].out_fd, 4);

@@ -15,6 +15,7 @@
 #include <kvmhost/vm.h>
 #include <kvmhost/x86.h>
 #include <kvmhost/x86_boot.h>
+#include <kvmhost/virtio/mmio.h>
 
 #include "../../core/internal.h"
 #include "machine_x86_internal.h"
@@ -25,10 +26,39 @@
 #define VIRTIO_MMIO_STRIDE 0x1000u
 #define VIRTIO_GSI_BASE	   16u
 
+/* TRANSPORT_MMIO_CMDLINE: ISA IRQs no device of this platform uses (the PIT has 0, the i8042 1 and 12, COM1 4,
+ * the RTC 8, the power button 9, the FPU 13). */
+static const uint8_t cmdline_irqs[KVMHOST_MACHINE_MAX_DEVICES] = {5, 6, 7, 10, 11, 14, 15, 3};
+
+/* The command line the kernel gets: the caller's, plus with TRANSPORT_MMIO_CMDLINE a virtio_mmio.device= word per
+ * device, as kvmhost_virtio_mmio_cmdline() writes them for the windows the devices will have. */
+static int make_cmdline(struct kvmhost_machine *m, struct kh_machine_arch *a)
+{
+	const struct kh_machine_config *c = &m->cfg;
+	size_t len = c->cmdline ? strlen(c->cmdline) : 0, used;
+
+	a->cmdline = c->cmdline;
+	if (c->transport != KVMHOST_MACHINE_TRANSPORT_MMIO_CMDLINE || !c->device_count)
+		return 0;
+	if (!(a->own_cmdline = malloc(len + c->device_count * 48 + 1)))
+		return kh_fail(ENOMEM, c->func, "cannot allocate the command line");
+	used = (size_t)sprintf(a->own_cmdline, "%s", c->cmdline ? c->cmdline : "");
+	for (uint32_t i = 0; i < c->device_count; i++) {
+		uint64_t base;
+		uint32_t irq;
+
+		kh_machine_arch_virtio_slot(m, i, &base, &irq);
+		used += (size_t)sprintf(a->own_cmdline + used, "%svirtio_mmio.device=%uK@0x%llx:%u", used ? " " : "",
+					KVMHOST_VIRTIO_MMIO_WINDOW_DEFAULT >> 10, (unsigned long long)base, irq);
+	}
+	a->cmdline = a->own_cmdline;
+	return 0;
+}
+
 static int check_options(struct kvmhost_machine *m, struct kh_machine_arch *a)
 {
-	static const char func[] = "kvmhost_machine_create";
 	const struct kh_machine_config *c = &m->cfg;
+	const char *func = c->func;
 	const uint32_t known =
 	    KVMHOST_MACHINE_X86_NO_ACPI | KVMHOST_MACHINE_X86_NO_MPTABLE | KVMHOST_MACHINE_X86_LINUX_ENTRY_32;
 	struct kvmhost_x86_ram_range r[2];
@@ -56,8 +86,11 @@ static int check_options(struct kvmhost_machine *m, struct kh_machine_arch *a)
 	} else if (a->o.raw_gpa || a->o.raw_mode) {
 		return kh_fail(EINVAL, func, "raw_gpa and raw_mode are for kernel_format KVMHOST_X86_BOOT_RAW");
 	}
-	if (c->cmdline && strlen(c->cmdline) > KVMHOST_X86_BOOT_CMDLINE_MAX)
-		return kh_fail(EINVAL, func, "cmdline is longer than %u bytes", KVMHOST_X86_BOOT_CMDLINE_MAX);
+	if ((err = make_cmdline(m, a)) < 0)
+		return err;
+	if (a->cmdline && strlen(a->cmdline) > KVMHOST_X86_BOOT_CMDLINE_MAX)
+		return kh_fail(EINVAL, func, "cmdline is longer than %u bytes%s", KVMHOST_X86_BOOT_CMDLINE_MAX,
+			       a->cmdline != c->cmdline ? " with the virtio_mmio.device= words" : "");
 	if (a->o.cpuid_edit_count > MAX_CPUID_EDITS)
 		return kh_fail(EINVAL, func, "cpuid_edit_count %u: at most %u", a->o.cpuid_edit_count, MAX_CPUID_EDITS);
 	if (a->o.cpuid_edit_count && !a->o.cpuid_edits)
@@ -98,6 +131,35 @@ int kh_machine_arch_check(struct kvmhost_machine *m)
 	a->ram_fd = a->serial_rx_fd = -1;
 	m->arch = a;
 	return check_options(m, a);
+}
+
+int kh_machine_arch_check_boot(struct kvmhost_machine *m)
+{
+	struct kh_machine_arch *a = m->arch;
+	const struct kh_machine_config *c = &m->cfg;
+	struct kvmhost_x86_boot_options bo = {
+	    .size = sizeof(bo),
+	    .cmdline = a->cmdline,
+	    .initrd = c->initrd,
+	    .initrd_size = c->initrd_size,
+	    .flags = a->o.flags & KVMHOST_MACHINE_X86_LINUX_ENTRY_32 ? KVMHOST_X86_BOOT_LINUX_ENTRY_32 : 0};
+	struct kvmhost_x86_e820_entry *e820;
+	int r;
+
+	if (c->kernel_format == KVMHOST_X86_BOOT_RAW) /* no header to check; the load says if it fits */
+		return 0;
+	if (!(e820 = calloc(KVMHOST_X86_E820_MAX, sizeof(*e820))))
+		return kh_fail(ENOMEM, c->func, "cannot allocate the e820 map");
+	/* The map kh_x86_load() builds from the same RAM ranges (the tables live in RAM it lists). */
+	bo.e820 = e820;
+	r = kvmhost_x86_e820_from_ranges(a->ram, a->ram_count, NULL, e820, KVMHOST_X86_E820_MAX, &bo.e820_count);
+	if (r == 0)
+		r = kvmhost_x86_boot_check((int)c->kernel_format, c->kernel, c->kernel_size, &bo, NULL);
+	free(e820);
+	if (r < 0)
+		return kh_fail(-r, c->func, "kernel%s%s: %s", c->kernel_path ? " " : "",
+			       c->kernel_path ? c->kernel_path : "", kvmhost_last_error());
+	return 0;
 }
 
 static int open_ram_file(struct kvmhost_machine *m, struct kh_machine_arch *a)
@@ -196,15 +258,16 @@ void kh_machine_arch_destroy(struct kvmhost_machine *m)
 	if (a->ram_file_created && !m->built) /* nothing half-built stays behind */
 		unlink(m->cfg.ram_path);
 	free(a->edits);
+	free(a->own_cmdline);
 	free(a);
 	m->arch = NULL;
 }
 
 void kh_machine_arch_virtio_slot(struct kvmhost_machine *m, uint32_t index, uint64_t *base, uint32_t *gsi)
 {
-	(void)m;
 	*base = KVMHOST_MACHINE_X86_VIRTIO_MMIO_BASE + (uint64_t)index * VIRTIO_MMIO_STRIDE;
-	*gsi = VIRTIO_GSI_BASE + index;
+	*gsi =
+	    m->cfg.transport == KVMHOST_MACHINE_TRANSPORT_MMIO_CMDLINE ? cmdline_irqs[index] : VIRTIO_GSI_BASE + index;
 }
 
 uint64_t kh_machine_arch_exit_pc(struct kvmhost_machine *m, uint32_t vcpu)

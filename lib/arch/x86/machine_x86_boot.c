@@ -86,7 +86,7 @@ int kh_x86_load(struct kvmhost_machine *m)
 		return KH_FAIL(ENOMEM, "cannot allocate the e820 map");
 	r = write_tables(m, &bo, e820);
 	if (r == 0) {
-		bo.cmdline = c->cmdline;
+		bo.cmdline = a->cmdline;
 		bo.initrd = c->initrd;
 		bo.initrd_size = c->initrd_size;
 		bo.flags = a->o.flags & KVMHOST_MACHINE_X86_LINUX_ENTRY_32 ? KVMHOST_X86_BOOT_LINUX_ENTRY_32 : 0;
@@ -130,7 +130,7 @@ static int setup_vcpu(struct kvmhost_machine *m, uint32_t i, int reboot)
 	if (kvmhost_x86_vcpu_set_events(m->cpu[i].vcpu, &ev) < 0)
 		kh_log(KVMHOST_LOG_DEBUG, "machine %s: vCPU %u: cannot clear its events: %s", m->cfg.name, i,
 		       kvmhost_last_error());
-	if (i)
+	if (i || (!reboot && (m->cfg.flags & KVMHOST_MACHINE_INCOMING))) /* incoming: restore sets the state */
 		return kvmhost_x86_vcpu_prepare_ap(m->cpu[i].vcpu, cpuid);
 	return kvmhost_x86_vcpu_setup_boot(m->cpu[i].vcpu, cpuid, &a->info, &vo);
 }
@@ -160,7 +160,8 @@ int kh_machine_arch_boot(struct kvmhost_machine *m)
 	struct kh_machine_arch *a = m->arch;
 	int r;
 
-	if ((r = kh_x86_load(m)) < 0 || (r = make_cpuid(m, a)) < 0)
+	/* An incoming machine's memory comes from the snapshot: no tables, no kernel (a reboot loads them). */
+	if ((!(m->cfg.flags & KVMHOST_MACHINE_INCOMING) && (r = kh_x86_load(m)) < 0) || (r = make_cpuid(m, a)) < 0)
 		return r;
 	for (uint32_t i = 0; i < m->ncpus; i++) {
 		if ((r = kvmhost_vcpu_create(m->vm, i, &m->cpu[i].vcpu)) < 0)

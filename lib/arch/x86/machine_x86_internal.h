@@ -17,6 +17,8 @@
 struct kh_machine_arch {
 	struct kvmhost_machine_x86_options o;
 	struct kvmhost_machine_x86_cpuid_edit *edits; /* o.cpuid_edit_count, copied */
+	const char *cmdline;			      /* what the kernel gets: the config's, or own_cmdline */
+	char *own_cmdline; /* TRANSPORT_MMIO_CMDLINE: the config's plus the virtio_mmio.device= words */
 	struct kvmhost_x86_ram_range ram[2];
 	uint32_t ram_count;
 	int ram_fd;	      /* RAM_FILE: our fd while the regions are added; -1 */

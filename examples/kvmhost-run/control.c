@@ -1,0 +1,203 @@
+/*
+ * kvmhost-run's --control PATH: the QMP server (qmp.h, docs/qmp.md) on the machine. Its callbacks run in the main
+ * thread, inside control_dispatch(), and call the machine's: stop pauses it, cont resumes it, system_powerdown
+ * presses the ACPI power button, system_reset asks for a reset (kvmhost-run stops on a reset, as QEMU -no-reboot
+ * does: status 4), quit stops it (status 0). Each announces the change it made, as QEMU does before its reply;
+ * what else stops the machine is announced by control_close() from the exit status, before the server goes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <kvmhost/version.h>
+#include "kvmhost-run.h"
+#include "qmp.h"
+
+static bool shutdown_sent; /* quit sent SHUTDOWN already */
+
+static int vm_query_status(void *opaque, enum qmp_run_state *state)
+{
+	struct vmm *v = opaque;
+	struct kvmhost_machine_stop_info s = {.size = sizeof(s)};
+	int st = kvmhost_machine_get_state(v->m);
+
+	*state = st == KVMHOST_MACHINE_CREATED	 ? QMP_RUN_STATE_PRELAUNCH
+		 : st == KVMHOST_MACHINE_RUNNING ? QMP_RUN_STATE_RUNNING
+		 : st == KVMHOST_MACHINE_PAUSED	 ? QMP_RUN_STATE_PAUSED
+						 : QMP_RUN_STATE_SHUTDOWN;
+	if (st == KVMHOST_MACHINE_STOPPED && kvmhost_machine_get_stop_info(v->m, &s) == 0 &&
+	    s.reason == KVMHOST_MACHINE_STOP_GUEST_ERROR)
+		*state = s.system_event == 3 /* KVM_SYSTEM_EVENT_CRASH */ ? QMP_RUN_STATE_GUEST_PANICKED
+									  : QMP_RUN_STATE_INTERNAL_ERROR;
+	return st < 0 ? st : 0;
+}
+
+static int vm_stop(void *opaque)
+{
+	struct vmm *v = opaque;
+	int r;
+
+	if (kvmhost_machine_get_state(v->m) != KVMHOST_MACHINE_RUNNING)
+		return 0;
+	if ((r = kvmhost_machine_pause(v->m)) < 0)
+		return r;
+	qmp_server_event(v->qmp, "STOP", NULL);
+	return 0;
+}
+
+static int vm_cont(void *opaque)
+{
+	struct vmm *v = opaque;
+	int r, st = kvmhost_machine_get_state(v->m);
+
+	if (st == KVMHOST_MACHINE_STOPPED) {
+		qmp_server_set_error(v->qmp, "Resetting the Virtual Machine is required"); /* QEMU's words */
+		return -EINVAL;
+	}
+	if (st != KVMHOST_MACHINE_PAUSED)
+		return 0;
+	if ((r = kvmhost_machine_resume(v->m)) < 0)
+		return r;
+	qmp_server_event(v->qmp, "RESUME", NULL);
+	return 0;
+}
+
+static int vm_system_powerdown(void *opaque)
+{
+	struct vmm *v = opaque;
+	int r = kvmhost_machine_request_poweroff(v->m);
+
+	if (r < 0)
+		return r;
+	qmp_server_event(v->qmp, "POWERDOWN", NULL);
+	return 0;
+}
+
+static int vm_system_reset(void *opaque)
+{
+	struct vmm *v = opaque;
+	int r = kvmhost_machine_request_reset(v->m);
+
+	if (r < 0)
+		return r;
+	v->reset_requested = true;
+	qmp_server_event_cause(v->qmp, "RESET", QMP_CAUSE_HOST_QMP_SYSTEM_RESET);
+	return 0;
+}
+
+static int vm_quit(void *opaque)
+{
+	struct vmm *v = opaque;
+
+	if (v->status < 0)
+		v->status = EXIT_POWEROFF;
+	kvmhost_machine_stop(v->m);
+	shutdown_sent = true;
+	qmp_server_event_cause(v->qmp, "SHUTDOWN", QMP_CAUSE_HOST_QMP_QUIT);
+	return 0;
+}
+
+static int vm_query_version(void *opaque, struct qmp_version *version)
+{
+	(void)opaque;
+	*version = (struct qmp_version){KVMHOST_VERSION_MAJOR, KVMHOST_VERSION_MINOR, KVMHOST_VERSION_PATCH,
+					PROG " " KVMHOST_VERSION_STRING};
+	return 0;
+}
+
+static int vm_query_cpu(void *opaque, unsigned index, struct qmp_cpu_info *cpu)
+{
+	struct vmm *v = opaque;
+	long tid;
+
+	if (index >= kvmhost_machine_vcpu_count(v->m))
+		return 0;
+	if ((tid = kvmhost_machine_vcpu_thread_id(v->m, index)) < 0)
+		return (int)tid;
+	*cpu = (struct qmp_cpu_info){.cpu_index = index, .thread_id = tid, .core_id = index};
+	return 1;
+}
+
+static int vm_query_block(void *opaque, unsigned index, struct qmp_block_info *b)
+{
+	static char device[24];
+	struct vmm *v = opaque;
+	const struct kvmhost_machine_device *d = &v->dev[index]; /* the disks come first */
+	struct stat st;
+	uint64_t bytes;
+	int fd;
+
+	if (index >= v->ndisks)
+		return 0;
+	if (stat(d->path, &st) < 0)
+		return -errno;
+	bytes = (uint64_t)st.st_size;
+	if (S_ISBLK(st.st_mode) && (fd = open(d->path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		if (ioctl(fd, BLKGETSIZE64, &bytes) < 0)
+			bytes = 0;
+		close(fd);
+	}
+	snprintf(device, sizeof(device), "virtio%u", index);
+	b->device = device;
+	b->file = d->path;
+	b->read_only = d->flags & KVMHOST_MACHINE_DEVICE_READONLY;
+	b->cache_writeback = true; /* virtio-blk offers FLUSH */
+	b->virtual_size = bytes & ~511ull;
+	b->actual_size = (uint64_t)st.st_blocks * 512;
+	return 1;
+}
+
+static const struct qmp_ops vm_ops = {
+    .query_status = vm_query_status,
+    .stop = vm_stop,
+    .cont = vm_cont,
+    .system_powerdown = vm_system_powerdown,
+    .system_reset = vm_system_reset,
+    .quit = vm_quit,
+    .query_version = vm_query_version,
+    .query_cpu = vm_query_cpu,
+    .query_block = vm_query_block,
+};
+
+int control_open(struct vmm *v)
+{
+	int r;
+
+	if (v->control && (r = qmp_server_create(&v->qmp, v->control, &vm_ops, v)) < 0)
+		return usage_error("--control %s: %s", v->control, strerror(-r));
+	return 0;
+}
+
+int control_fd(struct vmm *v)
+{
+	return v->qmp ? qmp_server_fd(v->qmp) : -1;
+}
+
+void control_dispatch(struct vmm *v)
+{
+	qmp_server_dispatch(v->qmp);
+}
+
+void control_close(struct vmm *v, int status)
+{
+	enum qmp_shutdown_cause cause = QMP_CAUSE_HOST_ERROR;
+
+	if (!v->qmp)
+		return;
+	if (status == EXIT_POWEROFF)
+		cause = QMP_CAUSE_GUEST_SHUTDOWN;
+	else if (status == EXIT_REBOOT)
+		cause = v->reset_requested ? QMP_CAUSE_HOST_QMP_SYSTEM_RESET : QMP_CAUSE_GUEST_RESET;
+	else if (status >= 128)
+		cause = QMP_CAUSE_HOST_SIGNAL;
+	if (status == EXIT_GUEST)
+		qmp_server_event(v->qmp, "STOP", NULL);
+	if (!shutdown_sent && !(status & 1)) /* a debug exit ends the VMM without a word, as QEMU's does */
+		qmp_server_event_cause(v->qmp, "SHUTDOWN", cause);
+	qmp_server_destroy(v->qmp);
+	v->qmp = NULL;
+}

@@ -1,0 +1,545 @@
+/*
+ * The migration stream's structure (docs/migration.md has it byte by byte):
+ * writing the header, sections, the machine's shape, memory as page ranges
+ * and the end marker; and the reader, which checks every byte of it as
+ * untrusted input: magic, major version, architecture, CPU features,
+ * checksums, lengths against fixed bounds, section order, the shape against
+ * the destination's, and every memory record against the guest's RAM before
+ * a byte is written there. The VM, vCPU and device payloads are the
+ * architecture's and the registry's; the reader hands them on after their
+ * checksum and never interprets them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <kvmhost/memory.h>
+#include <kvmhost/migration.h>
+#include <kvmhost/version.h>
+
+#include "../core/crc32.h"
+#include "../core/internal.h"
+#include "../core/state_io.h"
+#include "stream.h"
+
+static const char *const section_names[] = {"?", "config", "memory", "vm", "vcpu", "devices", "virtio", "end"};
+
+static const char *section_name(uint32_t id)
+{
+	return id < KH_ARRAY_SIZE(section_names) ? section_names[id] : "unknown";
+}
+
+/* ---- writing ---- */
+
+int kh_mig_write_header(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
+			uint32_t nfeat)
+{
+	uint8_t h[KH_MIG_HEADER_MAX], *p = h;
+	uint32_t len = KH_MIG_HEADER_FIXED + 16u * nfeat + 4u;
+
+	if (nfeat > KH_MIG_MAX_FEATURES || (nfeat && !f))
+		return KH_FAIL(EINVAL, "%u CPU feature words: at most %u", nfeat, KH_MIG_MAX_FEATURES);
+	kh_le_put(&p, KVMHOST_MIGRATION_MAGIC, 4);
+	kh_le_put(&p, KVMHOST_MIGRATION_FORMAT_MAJOR, 2);
+	kh_le_put(&p, KVMHOST_MIGRATION_FORMAT_MINOR, 2);
+	kh_le_put(&p, len, 4);
+	kh_le_put(&p, arch, 4);
+	kh_le_put(&p, KVMHOST_VERSION_NUMBER, 4);
+	kh_le_put(&p, flags, 4);
+	kh_le_put(&p, KH_MIG_PAGE_SIZE, 4);
+	kh_le_put(&p, nfeat, 4);
+	for (uint32_t i = 0; i < nfeat; i++) {
+		kh_le_put(&p, f[i].leaf, 4);
+		kh_le_put(&p, f[i].subleaf, 4);
+		kh_le_put(&p, f[i].reg, 4);
+		kh_le_put(&p, f[i].bits, 4);
+	}
+	kh_le_put(&p, kh_crc32(0, h, (size_t)(p - h)), 4);
+	return kh_mig_write_full(io, h, len, "the header");
+}
+
+int kh_mig_write_section(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t id, uint32_t instance,
+			 const void *payload, size_t len)
+{
+	uint8_t h[KH_MIG_SECTION_HEADER], *p = h;
+	char what[48];
+	int r;
+
+	if (instance > UINT16_MAX)
+		return KH_FAIL(EINVAL, "%s section instance %u does not fit 16 bits", section_name(id), instance);
+	kh_le_put(&p, id, 4);
+	kh_le_put(&p, KH_MIG_SEC_VERSION, 2);
+	kh_le_put(&p, instance, 2);
+	kh_le_put(&p, len, 8);
+	kh_le_put(&p, kh_crc32(0, payload, len), 4);
+	kh_le_put(&p, kh_crc32(0, h, 20), 4);
+	snprintf(what, sizeof(what), "the %s section %u", section_name(id), instance);
+	if ((r = kh_mig_write_full(io, h, sizeof(h), what)) < 0 || (r = kh_mig_write_full(io, payload, len, what)) < 0)
+		return r;
+	c->sections++;
+	if (id == KH_MIG_SEC_VCPU)
+		c->vcpus++;
+	return 0;
+}
+
+int kh_mig_write_config(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t vcpus, const struct kh_mig_range *r,
+			uint32_t nranges)
+{
+	uint8_t buf[KH_MIG_CONFIG_MAX], *p = buf;
+
+	if (nranges > KH_MIG_MAX_RAM_RANGES)
+		return KH_FAIL(EINVAL, "%u RAM ranges: the format holds %u", nranges, KH_MIG_MAX_RAM_RANGES);
+	kh_le_put(&p, vcpus, 4);
+	kh_le_put(&p, nranges, 4);
+	for (uint32_t i = 0; i < nranges; i++) {
+		kh_le_put(&p, r[i].gpa, 8);
+		kh_le_put(&p, r[i].length, 8);
+	}
+	return kh_mig_write_section(io, c, KH_MIG_SEC_CONFIG, 0, buf, (size_t)(p - buf));
+}
+
+static const uint8_t zero_page[KH_MIG_PAGE_SIZE];
+
+static int page_is_zero(const uint8_t *p)
+{
+	return memcmp(p, zero_page, KH_MIG_PAGE_SIZE) == 0;
+}
+
+struct mem_writer {
+	struct kh_mig_io *io;
+	struct kh_mig_counts *c;
+	struct kh_buf b;
+	size_t data;	  /* page bytes in b */
+	uint32_t records; /* records in b */
+};
+
+static int mem_flush(struct mem_writer *w)
+{
+	int r;
+
+	if (!w->records)
+		return 0;
+	if (w->b.err)
+		return KH_FAIL(w->b.err, "cannot buffer a memory section");
+	r = kh_mig_write_section(w->io, w->c, KH_MIG_SEC_MEMORY, 0, w->b.p, w->b.len);
+	w->b.len = 0;
+	w->data = 0;
+	w->records = 0;
+	return r;
+}
+
+#define MAX_RECORDS ((KH_MIG_MEM_SECTION_MAX - KH_MIG_MEM_DATA_MAX) / KH_MIG_MEM_RECORD)
+
+int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
+			const struct kh_mig_range *rg, uint32_t nranges, int all_pages)
+{
+	struct mem_writer w = {.io = io, .c = c};
+	int r = 0;
+
+	for (uint32_t k = 0; k < nranges && r == 0; k++) {
+		uint64_t pages = rg[k].length / KH_MIG_PAGE_SIZE, i = 0;
+		void *hv;
+		const uint8_t *host;
+
+		if ((rg[k].gpa | rg[k].length) % KH_MIG_PAGE_SIZE)
+			return KH_FAIL(EINVAL, "RAM range 0x%llx+0x%llx is not page aligned",
+				       (unsigned long long)rg[k].gpa, (unsigned long long)rg[k].length);
+		if ((r = kvmhost_memory_translate(mem, rg[k].gpa, rg[k].length, &hv)) < 0)
+			break;
+		host = hv;
+		while (i < pages && r == 0) {
+			int zero = !all_pages && page_is_zero(host + i * KH_MIG_PAGE_SIZE);
+			uint64_t j = i + 1, limit;
+
+			if (w.records == MAX_RECORDS || (!zero && w.data == KH_MIG_MEM_DATA_MAX)) {
+				if ((r = mem_flush(&w)) < 0)
+					break;
+			}
+			limit = zero ? UINT32_MAX : (KH_MIG_MEM_DATA_MAX - w.data) / KH_MIG_PAGE_SIZE;
+			while (j < pages && j - i < limit &&
+			       (!all_pages && page_is_zero(host + j * KH_MIG_PAGE_SIZE)) == zero)
+				j++;
+			kh_buf_le(&w.b, rg[k].gpa + i * KH_MIG_PAGE_SIZE, 8);
+			kh_buf_le(&w.b, j - i, 4);
+			kh_buf_le(&w.b, zero ? KH_MIG_MEM_ZERO : KH_MIG_MEM_DATA, 4);
+			if (!zero) {
+				kh_buf_put(&w.b, host + i * KH_MIG_PAGE_SIZE, (size_t)(j - i) * KH_MIG_PAGE_SIZE);
+				w.data += (size_t)(j - i) * KH_MIG_PAGE_SIZE;
+				c->data_pages += j - i;
+			} else {
+				c->zero_pages += j - i;
+			}
+			w.records++;
+			i = j;
+		}
+	}
+	if (r == 0)
+		r = mem_flush(&w);
+	kh_buf_free(&w.b);
+	return r;
+}
+
+int kh_mig_write_end(struct kh_mig_io *io, struct kh_mig_counts *c)
+{
+	uint8_t buf[KH_MIG_END_SIZE], *p = buf;
+	struct kh_mig_counts before = *c;
+
+	kh_le_put(&p, before.data_pages, 8);
+	kh_le_put(&p, before.zero_pages, 8);
+	kh_le_put(&p, before.sections, 4);
+	kh_le_put(&p, before.vcpus, 4);
+	return kh_mig_write_section(io, c, KH_MIG_SEC_END, 0, buf, sizeof(buf));
+}
+
+/* ---- reading ---- */
+
+struct reader {
+	struct kh_mig_io *io;
+	const struct kh_mig_dest *d;
+	struct kh_mig_counts *c;
+	uint32_t last_id, last_instance;
+	uint32_t vcpus, virtio; /* sections seen */
+	int have_vm, have_devices;
+	uint32_t cfg_vcpus, nranges;
+	struct kh_mig_range ranges[KH_MIG_MAX_RAM_RANGES];
+	uint64_t offset; /* of the section being read */
+	uint32_t index;	 /* its number, 0 the first */
+};
+
+static int read_header(struct reader *rd)
+{
+	uint8_t h[KH_MIG_HEADER_MAX];
+	const uint8_t *p = h;
+	uint32_t magic, major, minor, len, arch, libv, flags, page, nfeat, crc;
+	struct kh_mig_feature f[KH_MIG_MAX_FEATURES];
+	int r;
+
+	if ((r = kh_mig_read_full(rd->io, h, KH_MIG_HEADER_FIXED, "the header")) < 0)
+		return r;
+	magic = (uint32_t)kh_le_get(&p, 4);
+	major = (uint32_t)kh_le_get(&p, 2);
+	minor = (uint32_t)kh_le_get(&p, 2);
+	len = (uint32_t)kh_le_get(&p, 4);
+	arch = (uint32_t)kh_le_get(&p, 4);
+	libv = (uint32_t)kh_le_get(&p, 4);
+	flags = (uint32_t)kh_le_get(&p, 4);
+	page = (uint32_t)kh_le_get(&p, 4);
+	nfeat = (uint32_t)kh_le_get(&p, 4);
+	if (magic != KVMHOST_MIGRATION_MAGIC)
+		return KH_FAIL(EINVAL, "not a libkvmhost snapshot stream (magic 0x%08x, expected 0x%08x \"KHMS\")",
+			       magic, KVMHOST_MIGRATION_MAGIC);
+	if (major != KVMHOST_MIGRATION_FORMAT_MAJOR)
+		return KH_FAIL(EPROTONOSUPPORT, "stream format %u.%u: this library reads major version %u only", major,
+			       minor, KVMHOST_MIGRATION_FORMAT_MAJOR);
+	if (nfeat > KH_MIG_MAX_FEATURES)
+		return KH_FAIL(EFBIG, "the header lists %u CPU feature words; at most %u", nfeat, KH_MIG_MAX_FEATURES);
+	if (len != KH_MIG_HEADER_FIXED + 16u * nfeat + 4u)
+		return KH_FAIL(EINVAL, "the header says it is %u bytes; with %u feature words it is %u", len, nfeat,
+			       KH_MIG_HEADER_FIXED + 16u * nfeat + 4u);
+	if ((r = kh_mig_read_full(rd->io, h + KH_MIG_HEADER_FIXED, len - KH_MIG_HEADER_FIXED,
+				  "the header's CPU features")) < 0)
+		return r;
+	p = h + len - 4;
+	crc = (uint32_t)kh_le_get(&p, 4);
+	if (crc != kh_crc32(0, h, len - 4))
+		return KH_FAIL(EBADMSG, "the header is damaged (CRC-32 0x%08x, computed 0x%08x)", crc,
+			       kh_crc32(0, h, len - 4));
+	if (arch != rd->d->arch)
+		return KH_FAIL(ENOEXEC, "the stream is of architecture %u (%s), this machine's is %u (%s)", arch,
+			       arch == KH_MIG_ARCH_X86_64 ? "x86_64" : "unknown", rd->d->arch,
+			       rd->d->arch == KH_MIG_ARCH_X86_64 ? "x86_64" : "unknown");
+	if (page != KH_MIG_PAGE_SIZE)
+		return KH_FAIL(EINVAL, "the stream's page size is %u, not %u", page, KH_MIG_PAGE_SIZE);
+	if (flags)
+		return KH_FAIL(EOPNOTSUPP,
+			       "the header has flags 0x%x this library does not know (written by "
+			       "library version %u)",
+			       flags, libv);
+	p = h + KH_MIG_HEADER_FIXED;
+	for (uint32_t i = 0; i < nfeat; i++) {
+		f[i].leaf = (uint32_t)kh_le_get(&p, 4);
+		f[i].subleaf = (uint32_t)kh_le_get(&p, 4);
+		f[i].reg = (uint32_t)kh_le_get(&p, 4);
+		f[i].bits = (uint32_t)kh_le_get(&p, 4);
+	}
+	if (rd->d->check_features && (r = rd->d->check_features(rd->d->opaque, f, nfeat)) < 0)
+		return r;
+	return 0;
+}
+
+static uint64_t section_max(uint32_t id)
+{
+	switch (id) {
+	case KH_MIG_SEC_CONFIG:
+		return KH_MIG_CONFIG_MAX;
+	case KH_MIG_SEC_MEMORY:
+		return KH_MIG_MEM_SECTION_MAX;
+	case KH_MIG_SEC_VM:
+		return KH_MIG_VM_SECTION_MAX;
+	case KH_MIG_SEC_VCPU:
+		return KH_MIG_VCPU_SECTION_MAX;
+	case KH_MIG_SEC_DEVICES:
+		return KH_MIG_DEVICES_SECTION_MAX;
+	case KH_MIG_SEC_VIRTIO:
+		return KH_MIG_VIRTIO_SECTION_MAX;
+	default:
+		return KH_MIG_END_SIZE;
+	}
+}
+
+#define AT		"section %u (%s) at stream offset %llu"
+#define AT_ARGS(rd, id) (rd)->index, section_name(id), (unsigned long long)(rd)->offset
+
+/* The order: config first, then ids never decreasing; memory repeats; vCPUs 0, 1, ...; virtio as expected. */
+static int check_order(struct reader *rd, uint32_t id, uint32_t instance)
+{
+	if (rd->index == 0 && id != KH_MIG_SEC_CONFIG)
+		return KH_FAIL(EINVAL, AT ": the stream must start with the config section", AT_ARGS(rd, id));
+	if (rd->index && id == KH_MIG_SEC_CONFIG)
+		return KH_FAIL(EINVAL, AT ": a second config section", AT_ARGS(rd, id));
+	if (id < rd->last_id)
+		return KH_FAIL(EINVAL, AT ": out of order, after a %s section", AT_ARGS(rd, id),
+			       section_name(rd->last_id));
+	if (id == KH_MIG_SEC_VCPU) {
+		if (instance != rd->vcpus)
+			return KH_FAIL(EINVAL, AT ": vCPU %u where vCPU %u comes next", AT_ARGS(rd, id), instance,
+				       rd->vcpus);
+		if (instance >= rd->cfg_vcpus)
+			return KH_FAIL(EINVAL, AT ": vCPU %u, but the machine has %u", AT_ARGS(rd, id), instance,
+				       rd->cfg_vcpus);
+		return 0;
+	}
+	if (id == KH_MIG_SEC_VIRTIO) {
+		if (rd->virtio >= rd->d->virtio)
+			return KH_FAIL(EINVAL, AT ": device %u, but this machine has %u virtio devices to restore",
+				       AT_ARGS(rd, id), instance, rd->d->virtio);
+		if (instance != rd->d->virtio_index[rd->virtio])
+			return KH_FAIL(EINVAL, AT ": virtio device %u where device %u comes next", AT_ARGS(rd, id),
+				       instance, rd->d->virtio_index[rd->virtio]);
+		return 0;
+	}
+	if (instance)
+		return KH_FAIL(EINVAL, AT ": instance %u (a %s section has none)", AT_ARGS(rd, id), instance,
+			       section_name(id));
+	if (id == rd->last_id && id != KH_MIG_SEC_MEMORY)
+		return KH_FAIL(EINVAL, AT ": a second %s section", AT_ARGS(rd, id), section_name(id));
+	return 0;
+}
+
+static int read_config(struct reader *rd, const uint8_t *p, size_t len)
+{
+	const struct kh_mig_dest *d = rd->d;
+
+	if (len < 8)
+		return KH_FAIL(EINVAL, AT ": %zu bytes, shorter than its counts", AT_ARGS(rd, KH_MIG_SEC_CONFIG), len);
+	rd->cfg_vcpus = (uint32_t)kh_le_get(&p, 4);
+	rd->nranges = (uint32_t)kh_le_get(&p, 4);
+	if (rd->nranges > KH_MIG_MAX_RAM_RANGES || len != 8 + 16 * (size_t)rd->nranges)
+		return KH_FAIL(EINVAL, AT ": %u RAM ranges in %zu bytes", AT_ARGS(rd, KH_MIG_SEC_CONFIG), rd->nranges,
+			       len);
+	for (uint32_t i = 0; i < rd->nranges; i++) {
+		rd->ranges[i].gpa = kh_le_get(&p, 8);
+		rd->ranges[i].length = kh_le_get(&p, 8);
+	}
+	if (rd->cfg_vcpus != d->vcpus)
+		return KH_FAIL(EINVAL, "the snapshot's machine has %u vCPUs; this machine has %u", rd->cfg_vcpus,
+			       d->vcpus);
+	if (rd->nranges != d->nranges)
+		return KH_FAIL(EINVAL, "the snapshot's machine has %u RAM ranges; this machine has %u", rd->nranges,
+			       d->nranges);
+	for (uint32_t i = 0; i < rd->nranges; i++)
+		if (rd->ranges[i].gpa != d->ram[i].gpa || rd->ranges[i].length != d->ram[i].length)
+			return KH_FAIL(
+			    EINVAL, "the snapshot's RAM range %u is 0x%llx+0x%llx; this machine's is 0x%llx+0x%llx", i,
+			    (unsigned long long)rd->ranges[i].gpa, (unsigned long long)rd->ranges[i].length,
+			    (unsigned long long)d->ram[i].gpa, (unsigned long long)d->ram[i].length);
+	return 0;
+}
+
+static int in_ram(const struct reader *rd, uint64_t gpa, uint64_t len)
+{
+	for (uint32_t i = 0; i < rd->nranges; i++)
+		if (gpa >= rd->ranges[i].gpa && len <= rd->ranges[i].length &&
+		    gpa - rd->ranges[i].gpa <= rd->ranges[i].length - len)
+			return 1;
+	return 0;
+}
+
+static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
+{
+	const uint8_t *p = data, *end = data + len;
+	uint32_t n = 0;
+
+	if (!len)
+		return KH_FAIL(EINVAL, AT ": empty", AT_ARGS(rd, KH_MIG_SEC_MEMORY));
+	for (; p < end; n++) {
+		uint64_t gpa, pages, bytes;
+		uint32_t kind;
+		void *host = NULL;
+		int r;
+
+		if ((size_t)(end - p) < KH_MIG_MEM_RECORD)
+			return KH_FAIL(EINVAL, AT ": record %u is cut short (%zu bytes left)",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (size_t)(end - p));
+		gpa = kh_le_get(&p, 8);
+		pages = kh_le_get(&p, 4);
+		kind = (uint32_t)kh_le_get(&p, 4);
+		bytes = pages * KH_MIG_PAGE_SIZE;
+		if (gpa % KH_MIG_PAGE_SIZE || !pages || kind > KH_MIG_MEM_ZERO)
+			return KH_FAIL(EINVAL, AT ": record %u is malformed (address 0x%llx, %llu pages, kind %u)",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
+				       (unsigned long long)pages, kind);
+		if (!in_ram(rd, gpa, bytes))
+			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx is not inside the guest's RAM",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
+				       (unsigned long long)bytes);
+		if (kind == KH_MIG_MEM_DATA && (uint64_t)(end - p) < bytes)
+			return KH_FAIL(EINVAL, AT ": record %u claims %llu bytes of pages, %zu are left",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)bytes, (size_t)(end - p));
+		if (rd->d->mem && (r = kvmhost_memory_translate(rd->d->mem, gpa, bytes, &host)) < 0)
+			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx: %s", AT_ARGS(rd, KH_MIG_SEC_MEMORY), n,
+				       (unsigned long long)gpa, (unsigned long long)bytes, kvmhost_last_error());
+		if (kind == KH_MIG_MEM_DATA) {
+			if (host)
+				memcpy(host, p, (size_t)bytes);
+			p += bytes;
+			rd->c->data_pages += pages;
+			continue;
+		}
+		/* Zero ranges: reading a page of fresh anonymous RAM maps the shared zero page; only a page
+		 * that is not zero is written, so restoring into a new machine allocates nothing for them. */
+		for (uint64_t i = 0; host && i < pages; i++) {
+			uint8_t *pg = (uint8_t *)host + i * KH_MIG_PAGE_SIZE;
+
+			if (!page_is_zero(pg))
+				memset(pg, 0, KH_MIG_PAGE_SIZE);
+		}
+		rd->c->zero_pages += pages;
+	}
+	return 0;
+}
+
+static int read_end(struct reader *rd, const uint8_t *p, size_t len)
+{
+	uint64_t data, zero;
+	uint32_t sections, vcpus;
+
+	if (len != KH_MIG_END_SIZE)
+		return KH_FAIL(EINVAL, AT ": %zu bytes, not %u", AT_ARGS(rd, KH_MIG_SEC_END), len, KH_MIG_END_SIZE);
+	data = kh_le_get(&p, 8);
+	zero = kh_le_get(&p, 8);
+	sections = (uint32_t)kh_le_get(&p, 4);
+	vcpus = (uint32_t)kh_le_get(&p, 4);
+	if (!rd->have_vm || rd->vcpus != rd->cfg_vcpus || !rd->have_devices || rd->virtio != rd->d->virtio)
+		return KH_FAIL(EINVAL,
+			       AT ": the stream ends without %s (vm %d, vCPUs %u of %u, devices %d, virtio %u of %u)",
+			       AT_ARGS(rd, KH_MIG_SEC_END), "all the state sections", rd->have_vm, rd->vcpus,
+			       rd->cfg_vcpus, rd->have_devices, rd->virtio, rd->d->virtio);
+	if (data != rd->c->data_pages || zero != rd->c->zero_pages || sections != rd->c->sections ||
+	    vcpus != rd->c->vcpus)
+		return KH_FAIL(EINVAL,
+			       AT ": the end marker counts %llu data pages, %llu zero pages, %u sections, %u vCPUs; "
+				  "the stream had %llu, %llu, %u, %u",
+			       AT_ARGS(rd, KH_MIG_SEC_END), (unsigned long long)data, (unsigned long long)zero,
+			       sections, vcpus, (unsigned long long)rd->c->data_pages,
+			       (unsigned long long)rd->c->zero_pages, rd->c->sections, rd->c->vcpus);
+	return 0;
+}
+
+static int read_section(struct reader *rd, int *done)
+{
+	uint8_t h[KH_MIG_SECTION_HEADER], *payload;
+	const uint8_t *p = h;
+	uint32_t id, version, instance, crc, hcrc;
+	uint64_t len;
+	char what[64];
+	int r;
+
+	rd->offset = rd->io->bytes;
+	snprintf(what, sizeof(what), "section %u's header", rd->index);
+	if ((r = kh_mig_read_full(rd->io, h, sizeof(h), what)) < 0)
+		return r;
+	id = (uint32_t)kh_le_get(&p, 4);
+	version = (uint32_t)kh_le_get(&p, 2);
+	instance = (uint32_t)kh_le_get(&p, 2);
+	len = kh_le_get(&p, 8);
+	crc = (uint32_t)kh_le_get(&p, 4);
+	hcrc = (uint32_t)kh_le_get(&p, 4);
+	if (hcrc != kh_crc32(0, h, 20))
+		return KH_FAIL(EBADMSG, "section %u at stream offset %llu: its header is damaged (CRC-32)", rd->index,
+			       (unsigned long long)rd->offset);
+	if (id < KH_MIG_SEC_CONFIG || id > KH_MIG_SEC_END)
+		return KH_FAIL(EINVAL, "section %u at stream offset %llu: unknown section id %u", rd->index,
+			       (unsigned long long)rd->offset, id);
+	if (version != KH_MIG_SEC_VERSION)
+		return KH_FAIL(version > KH_MIG_SEC_VERSION ? EOPNOTSUPP : EINVAL,
+			       AT ": version %u; this library reads version %u", AT_ARGS(rd, id), version,
+			       KH_MIG_SEC_VERSION);
+	if ((r = check_order(rd, id, instance)) < 0)
+		return r;
+	if (len > section_max(id))
+		return KH_FAIL(EFBIG, AT ": %llu bytes, more than a %s section may have (%llu)", AT_ARGS(rd, id),
+			       (unsigned long long)len, section_name(id), (unsigned long long)section_max(id));
+	payload = malloc(len ? (size_t)len : 1);
+	if (!payload)
+		return KH_FAIL(ENOMEM, AT ": cannot buffer %llu bytes", AT_ARGS(rd, id), (unsigned long long)len);
+	snprintf(what, sizeof(what), "section %u (%s)'s %llu bytes", rd->index, section_name(id),
+		 (unsigned long long)len);
+	r = kh_mig_read_full(rd->io, payload, (size_t)len, what);
+	if (r == 0 && crc != kh_crc32(0, payload, (size_t)len))
+		r = KH_FAIL(EBADMSG, AT ": its %llu bytes are damaged (CRC-32 0x%08x, computed 0x%08x)",
+			    AT_ARGS(rd, id), (unsigned long long)len, crc, kh_crc32(0, payload, (size_t)len));
+	if (r == 0) {
+		switch (id) {
+		case KH_MIG_SEC_CONFIG:
+			r = read_config(rd, payload, (size_t)len);
+			break;
+		case KH_MIG_SEC_MEMORY:
+			r = read_memory(rd, payload, (size_t)len);
+			break;
+		case KH_MIG_SEC_END:
+			r = read_end(rd, payload, (size_t)len);
+			*done = 1;
+			break;
+		default:
+			if (rd->d->section &&
+			    (r = rd->d->section(rd->d->opaque, id, instance, payload, (size_t)len)) < 0)
+				r = KH_FAIL(-r, AT ": %s", AT_ARGS(rd, id), kvmhost_last_error());
+		}
+	}
+	free(payload);
+	if (r < 0)
+		return r;
+	if (id == KH_MIG_SEC_VM)
+		rd->have_vm = 1;
+	else if (id == KH_MIG_SEC_VCPU)
+		rd->vcpus++;
+	else if (id == KH_MIG_SEC_DEVICES)
+		rd->have_devices = 1;
+	else if (id == KH_MIG_SEC_VIRTIO)
+		rd->virtio++;
+	rd->last_id = id;
+	rd->last_instance = instance;
+	if (id != KH_MIG_SEC_END) {
+		rd->c->sections++;
+		if (id == KH_MIG_SEC_VCPU)
+			rd->c->vcpus++;
+	}
+	rd->index++;
+	return 0;
+}
+
+int kh_mig_read(struct kh_mig_io *io, const struct kh_mig_dest *d, struct kh_mig_counts *c)
+{
+	struct reader rd = {.io = io, .d = d, .c = c};
+	int done = 0, r;
+
+	memset(c, 0, sizeof(*c));
+	if (d->virtio > KH_MIG_MAX_VIRTIO || (d->virtio && !d->virtio_index))
+		return KH_FAIL(EINVAL, "%u virtio devices to restore: at most %u", d->virtio, KH_MIG_MAX_VIRTIO);
+	if ((r = read_header(&rd)) < 0)
+		return r;
+	while (!done)
+		if ((r = read_section(&rd, &done)) < 0)
+			return r;
+	return 0;
+}

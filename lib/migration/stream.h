@@ -1,0 +1,132 @@
+/*
+ * The migration stream (docs/migration.md), private to the library:
+ *   stream_io.c  reading and writing over an fd (short reads and writes, EINTR, EOF, SIGPIPE) or a buffer
+ *   stream.c     the header, sections, memory page ranges and the end marker; the reader that checks them all
+ * The machine-level snapshot and restore (snapshot.c) sit on top; the architecture's state encoding is in
+ * lib/arch/<arch>/migration_<arch>.c behind migration_arch.h.
+ */
+#ifndef KVMHOST_MIGRATION_STREAM_H
+#define KVMHOST_MIGRATION_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct kvmhost_memory;
+
+/* ---- bounds ---- */
+#define KH_MIG_PAGE_SIZE	   4096u
+#define KH_MIG_HEADER_FIXED	   32u /* header bytes before the features */
+#define KH_MIG_MAX_FEATURES	   64u /* feature words in a header */
+#define KH_MIG_HEADER_MAX	   (KH_MIG_HEADER_FIXED + 16u * KH_MIG_MAX_FEATURES + 4u)
+#define KH_MIG_SECTION_HEADER	   24u
+#define KH_MIG_MAX_RAM_RANGES	   16u
+#define KH_MIG_MAX_VCPUS	   1024u
+#define KH_MIG_MAX_VIRTIO	   64u
+#define KH_MIG_MEM_RECORD	   16u	      /* u64 gpa, u32 pages, u32 kind */
+#define KH_MIG_MEM_DATA_MAX	   (1u << 20) /* page data in one memory section */
+#define KH_MIG_MEM_SECTION_MAX	   (KH_MIG_MEM_DATA_MAX + 64u * KH_MIG_MEM_RECORD)
+#define KH_MIG_CONFIG_MAX	   (16u + 16u * KH_MIG_MAX_RAM_RANGES)
+#define KH_MIG_VM_SECTION_MAX	   (64u << 10)
+#define KH_MIG_VCPU_SECTION_MAX	   (256u << 10)
+#define KH_MIG_DEVICES_SECTION_MAX (64u << 20)
+#define KH_MIG_VIRTIO_SECTION_MAX  (16u << 20)
+#define KH_MIG_END_SIZE		   24u
+
+/* Architectures (header field). */
+#define KH_MIG_ARCH_X86_64 1u
+
+/* Section ids, in the order they must come (memory, vCPU and virtio sections repeat). */
+enum kh_mig_section {
+	KH_MIG_SEC_CONFIG = 1,	/* the machine's shape */
+	KH_MIG_SEC_MEMORY = 2,	/* page ranges */
+	KH_MIG_SEC_VM = 3,	/* the architecture's VM state */
+	KH_MIG_SEC_VCPU = 4,	/* one vCPU's state; instance = its index, 0, 1, 2, ... */
+	KH_MIG_SEC_DEVICES = 5, /* the device registry's container */
+	KH_MIG_SEC_VIRTIO = 6,	/* a virtio device outside the registry; instance = its machine index */
+	KH_MIG_SEC_END = 7,	/* counts */
+};
+#define KH_MIG_SEC_VERSION 1u /* every section's version in this format */
+
+/* Memory record kinds. */
+#define KH_MIG_MEM_DATA 0u
+#define KH_MIG_MEM_ZERO 1u
+
+/* ---- I/O ---- */
+/* A stream endpoint: an fd, or (fd < 0) a buffer to read from / a growable buffer to write to. */
+struct kh_mig_io {
+	int fd;
+	const uint8_t *in; /* buffer reads: in[pos..len) */
+	size_t in_len, in_pos;
+	uint64_t bytes; /* moved so far (the offset, for messages) */
+};
+
+/* A growable byte buffer (encoders write into it). err: ENOMEM once a growth failed (later puts do nothing). */
+struct kh_buf {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+void kh_buf_put(struct kh_buf *b, const void *data, size_t len);
+void kh_buf_le(struct kh_buf *b, uint64_t v, unsigned n);
+void kh_buf_free(struct kh_buf *b);
+
+/* Read exactly @len bytes; an EOF first is -ENODATA with "<what>: the stream ends after N bytes". */
+int kh_mig_read_full(struct kh_mig_io *io, void *buf, size_t len, const char *what);
+/* Write all of @buf (short writes, EINTR; EPIPE without a SIGPIPE reaching the process). */
+int kh_mig_write_full(struct kh_mig_io *io, const void *buf, size_t len, const char *what);
+
+/* ---- writing ---- */
+struct kh_mig_feature {
+	uint32_t leaf, subleaf, reg, bits;
+};
+
+struct kh_mig_range {
+	uint64_t gpa, length;
+};
+
+struct kh_mig_counts {
+	uint64_t data_pages, zero_pages;
+	uint32_t sections; /* before the end marker */
+	uint32_t vcpus;
+};
+
+int kh_mig_write_header(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
+			uint32_t nfeat);
+/* One section: header (with the payload's CRC) then payload. Counts it in @c. */
+int kh_mig_write_section(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t id, uint32_t instance,
+			 const void *payload, size_t len);
+int kh_mig_write_config(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t vcpus, const struct kh_mig_range *r,
+			uint32_t nranges);
+/* Every page of @r (read through @mem) as memory sections; zero pages as zero ranges unless @all_pages. */
+int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
+			const struct kh_mig_range *r, uint32_t nranges, int all_pages);
+int kh_mig_write_end(struct kh_mig_io *io, struct kh_mig_counts *c);
+
+/* ---- reading ---- */
+/*
+ * What the destination is and what to do with the state sections. The reader checks the header against @arch
+ * and @check_features, the config against @vcpus and @ram, writes memory sections into @mem (NULL: check only),
+ * and hands each VM, vCPU, devices and virtio payload, after its CRC, to @section, which must decode and check it
+ * without touching the machine (it is applied after the end marker). It expects exactly @virtio sections of
+ * kind VIRTIO with the instances @virtio_index[0..virtio-1], in that order.
+ */
+struct kh_mig_dest {
+	uint32_t arch;
+	uint32_t vcpus;
+	const struct kh_mig_range *ram;
+	uint32_t nranges;
+	struct kvmhost_memory *mem;
+	uint32_t virtio;
+	const uint32_t *virtio_index;
+	int (*check_features)(void *opaque, const struct kh_mig_feature *f, uint32_t n);
+	int (*section)(void *opaque, uint32_t id, uint32_t instance, const uint8_t *data, size_t len);
+	void *opaque;
+};
+
+/* Read and check a whole stream up to and including its end marker. On failure the message says what and
+ * where (the stream offset), and memory may have been written (nothing else). */
+int kh_mig_read(struct kh_mig_io *io, const struct kh_mig_dest *d, struct kh_mig_counts *c);
+
+#endif
