@@ -91,7 +91,6 @@ struct kh_mig_arch_vcpu {
 	struct kvm_mp_state mp;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_xsave xsave;
 	struct kvm_fpu fpu;
 	struct kvm_xcrs xcrs;
 	struct kvm_debugregs dregs;
@@ -100,6 +99,7 @@ struct kh_mig_arch_vcpu {
 	uint32_t msr_index[MAX_MSRS];
 	uint64_t msr_value[MAX_MSRS];
 	struct kvm_vcpu_events events;
+	struct kvm_xsave xsave; /* last: newer kernel headers end it with a flexible array */
 };
 
 struct kh_mig_arch_vm {
