@@ -58,10 +58,10 @@ static int vm_cont(void *opaque)
 		qmp_server_set_error(v->qmp, "Resetting the Virtual Machine is required"); /* QEMU's words */
 		return -EINVAL;
 	}
-	if (st != KVMHOST_MACHINE_PAUSED)
+	if (st != KVMHOST_MACHINE_PAUSED && st != KVMHOST_MACHINE_CREATED)
 		return 0;
-	if ((r = kvmhost_machine_resume(v->m)) < 0)
-		return r;
+	if ((r = st == KVMHOST_MACHINE_CREATED ? kvmhost_machine_start(v->m) : kvmhost_machine_resume(v->m)) < 0)
+		return r; /* CREATED: --paused, QEMU's prelaunch */
 	qmp_server_event(v->qmp, "RESUME", NULL);
 	return 0;
 }
@@ -124,7 +124,7 @@ static int vm_query_cpu(void *opaque, unsigned index, struct qmp_cpu_info *cpu)
 
 static int vm_query_block(void *opaque, unsigned index, struct qmp_block_info *b)
 {
-	static char device[24];
+	static char device[24], qdev[40];
 	struct vmm *v = opaque;
 	const struct kvmhost_machine_device *d = &v->dev[index]; /* the disks come first */
 	struct stat st;
@@ -143,6 +143,12 @@ static int vm_query_block(void *opaque, unsigned index, struct qmp_block_info *b
 	}
 	snprintf(device, sizeof(device), "virtio%u", index);
 	b->device = device;
+	/* QEMU names the device model by its QOM path; ours is the machine's device id ("blk0": the default). */
+	if (d->id)
+		snprintf(qdev, sizeof(qdev), "%s", d->id);
+	else
+		snprintf(qdev, sizeof(qdev), "blk%u", index);
+	b->qdev = qdev;
 	b->file = d->path;
 	b->read_only = d->flags & KVMHOST_MACHINE_DEVICE_READONLY;
 	b->cache_writeback = true; /* virtio-blk offers FLUSH */

@@ -57,6 +57,8 @@ static const char usage_text[] =
     "                        with ISA IRQs, for guests without ACPI (acpi=off); pci, virtio-pci\n"
     "                        behind a PCI host bridge in the DSDT, with MSI-X or INTx\n"
     "  --control PATH        a QMP control socket (QEMU's machine protocol) listening at PATH\n"
+    "  --paused              build the VM but start it only at --control's cont (QEMU's -S)\n"
+    "  --reboot              a guest reset reboots the VM in place instead of ending " PROG " with 4\n"
     "Exit status: 0 power off, 4 reboot, 2 usage error, 6 guest failure, 8 host failure, 128+N signal N\n";
 
 int say(int status, const char *fmt, ...)
@@ -142,7 +144,22 @@ static int parse_serial(struct vmm *v, const char *arg, bool console_stdio)
 
 static int parse_args(struct vmm *v, int argc, char **argv)
 {
-	enum { KERNEL = 1, INITRD, CMDLINE, MEM, CPUS, SERIAL, MULTIBOOT, HELP, DEBUG_EXIT, CONTROL, N, DISK = N, NET };
+	enum {
+		KERNEL = 1,
+		INITRD,
+		CMDLINE,
+		MEM,
+		CPUS,
+		SERIAL,
+		MULTIBOOT,
+		HELP,
+		DEBUG_EXIT,
+		CONTROL,
+		PAUSED,
+		REBOOT,
+		N
+	};
+	enum { DISK = N, NET };
 	enum { CONSOLE = NET + 1, RNG, TRANSPORT };
 	static const struct option opts[] = {
 	    {"kernel", required_argument, NULL, KERNEL},
@@ -155,6 +172,8 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	    {"help", no_argument, NULL, HELP},
 	    {"debug-exit", optional_argument, NULL, DEBUG_EXIT},
 	    {"control", required_argument, NULL, CONTROL},
+	    {"paused", no_argument, NULL, PAUSED},
+	    {"reboot", no_argument, NULL, REBOOT},
 	    {"disk", required_argument, NULL, DISK},
 	    {"net", required_argument, NULL, NET},
 	    {"console", optional_argument, NULL, CONSOLE},
@@ -200,6 +219,8 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	v->opts.cmdline = arg[CMDLINE] ? arg[CMDLINE] : DEFAULT_CMDLINE;
 	v->opts.kernel_format = arg[MULTIBOOT] ? KVMHOST_X86_BOOT_MULTIBOOT : 0;
 	v->control = arg[CONTROL];
+	v->paused = arg[PAUSED] != NULL;
+	v->opts.on_reset = arg[REBOOT] ? KVMHOST_MACHINE_RESET_REBOOT : KVMHOST_MACHINE_RESET_STOP;
 	if (!arg[KERNEL])
 		return usage_error("--kernel is required (see --help)");
 	v->opts.kernel_path = arg[KERNEL]; /* for messages: the machine gets the mapped buffer */
@@ -333,7 +354,7 @@ int main(int argc, char **argv)
 	}
 	if (kvmhost_machine_create(&v.opts, &v.m) < 0)
 		r = say(EXIT_HOST, "cannot create the VM on KVM: %s", kvmhost_last_error());
-	else if (kvmhost_machine_start(v.m) < 0)
+	else if (!v.paused && kvmhost_machine_start(v.m) < 0)
 		r = say(EXIT_HOST, "cannot start the VM: %s", kvmhost_last_error());
 	if (v.m && !r) {
 		wait_for_stop(&v);

@@ -32,6 +32,7 @@ struct vmm {
 	struct qmp_server *qmp;
 	int status;	      /* set before the machine is stopped on purpose (a signal: 128+N; quit: 0); else -1 */
 	bool reset_requested; /* system_reset asked for the reset that stopped the machine */
+	bool paused;	      /* --paused: created, started by --control's cont */
 };
 
 /* Print one line, "kvmhost-run: ...", on stderr; return @status. */
