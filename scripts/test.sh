@@ -3,6 +3,7 @@
 # 1. install what the build, the tests and the lab need (apt-get);
 # 2. check the C sources' formatting (.clang-format);
 # 3. build and run the unit, abi and kvm tiers; compile a Release (-O3) build;
+#    build the Debian packages, lint them, install and use them in a clean root (scripts/debs.sh);
 # 4. build again with ASan+UBSan and run the unit and kvm tiers;
 # 5. fuzz the virtio queue walker and transports for a short time (clang, libFuzzer);
 # 6. the lab tier.
@@ -48,6 +49,9 @@ cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DKVMHOST_BUILD_
 cmake --build build-release -j "$jobs" || status=1
 # As a package build installs it: the configured prefix /usr (multiarch libdir), staged with DESTDIR.
 tests/abi/check_install.sh --configured build-release tests/abi || status=1
+
+step "packages: build the .debs (debian/), lintian, apt-get install them in a clean Debian root and use them"
+scripts/debs.sh build-deb || status=1
 
 step "sanitizer build (ASan+UBSan; the kvm tier includes kvmhost-run with every virtio device)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKVMHOST_SANITIZE=ON -DKVMHOST_BUILD_LAB=OFF \
