@@ -323,6 +323,7 @@ enum kvmhost_machine_stop_reason {
 	KVMHOST_MACHINE_STOP_HOST_ERROR = 5,  /**< a host-side failure: KVM_RUN failed, a device failed, a
 					       *   thread could not start; see error */
 	KVMHOST_MACHINE_STOP_REQUESTED = 6,   /**< kvmhost_machine_stop() (or destroy of a running machine) */
+	KVMHOST_MACHINE_STOP_MIGRATED = 7,    /**< migrated away: the destination confirmed it runs (migration.h) */
 };
 
 /**

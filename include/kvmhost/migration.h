@@ -53,15 +53,81 @@ struct kvmhost_machine;
 #define KVMHOST_MIGRATION_CLOCK_CATCH_UP (1u << 1)
 /** snapshot: write every page's contents, zero pages included (default: zero pages are ranges without data). */
 #define KVMHOST_MIGRATION_ALL_PAGES (1u << 2)
+/** migrate_send: same-host hand-over. The guest's RAM (memfd-backed: KVMHOST_MACHINE_RAM_MEMFD, RAM_SHARED,
+ * HUGETLB or FILE) is not copied: its fds go over the Unix socket with SCM_RIGHTS and the destination maps the
+ * same memory; only the state is sent. migrate_receive accepts such a stream whatever its flags. */
+#define KVMHOST_MIGRATION_SAME_HOST (1u << 3)
+/** migrate_send: auto-converge. When the guest dirties memory faster than it is sent for
+ * @c throttle_after passes in a row, the vCPUs are throttled (parked for a share of every 50 ms, the devices
+ * running on), from @c throttle_initial percent, @c throttle_increment more after each further such pass, up to
+ * @c throttle_max. Without it such a migration gives up after @c max_iterations passes. */
+#define KVMHOST_MIGRATION_AUTO_CONVERGE (1u << 4)
 /** @} */
 
-/** Options of kvmhost_machine_snapshot() and kvmhost_machine_restore(). Size rules as every options struct. */
+/** Defaults of the live-migration options (a field left 0 takes them). */
+#define KVMHOST_MIGRATION_DEFAULT_DOWNTIME_MS	 50u
+#define KVMHOST_MIGRATION_DEFAULT_MAX_ITERATIONS 30u
+#define KVMHOST_MIGRATION_DEFAULT_TIMEOUT_MS	 10000u
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_INIT	 20u
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_STEP	 10u
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_MAX	 90u
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_AFTER 2u
+
+/** Where a live migration is (kvmhost_migration_progress.phase). */
+enum kvmhost_migration_phase {
+	KVMHOST_MIGRATION_PHASE_SETUP = 1,    /**< header and shape sent, dirty logging on, the destination accepted */
+	KVMHOST_MIGRATION_PHASE_PRECOPY = 2,  /**< a pass of memory was sent while the guest runs */
+	KVMHOST_MIGRATION_PHASE_STOPCOPY = 3, /**< the source is paused: last pass and state */
+	KVMHOST_MIGRATION_PHASE_HANDOVER = 4, /**< committed: waiting for the destination to confirm it runs */
+	KVMHOST_MIGRATION_PHASE_DONE = 5,     /**< the destination runs; the source is stopped */
+};
+
+/** What a progress callback is told, after each pass. Size rules as stats (the library sets @c size). */
+struct kvmhost_migration_progress {
+	size_t size;		       /**< sizeof(struct kvmhost_migration_progress) as the library knows it */
+	uint32_t phase;		       /**< enum kvmhost_migration_phase */
+	uint32_t iteration;	       /**< passes of memory sent so far (1: the first, whole pass) */
+	uint32_t throttle_percent;     /**< the vCPUs' share of time parked now (auto-converge); 0: none */
+	uint32_t reserved;	       /**< 0 */
+	uint64_t bytes_sent;	       /**< stream bytes written so far */
+	uint64_t dirty_pages;	       /**< pages dirty at the last harvest (what the next pass sends) */
+	uint64_t dirty_rate;	       /**< bytes per second the guest and devices dirtied during the last pass */
+	uint64_t bandwidth;	       /**< bytes per second the last pass was sent at */
+	uint64_t expected_downtime_us; /**< (dirty bytes + state size) / bandwidth */
+	uint64_t elapsed_us;	       /**< since the call started */
+};
+
+/** Progress callback: called in the migrating thread, with no machine lock held. It may call
+ * kvmhost_machine_migrate_cancel(); no other call on the machine. */
+typedef void (*kvmhost_migration_progress_fn)(void *opaque, const struct kvmhost_migration_progress *progress);
+
+/** Options of the migration calls. Size rules as every options struct: an older caller's smaller struct reads the
+ * live-migration fields as 0 (their defaults); snapshot and restore ignore those fields. */
 struct kvmhost_migration_options {
 	size_t size;	/**< sizeof(struct kvmhost_migration_options) */
 	uint32_t flags; /**< KVMHOST_MIGRATION_* */
+	/** migrate_send: the pause the guest may see (ms): pre-copy goes on until the estimate is below it;
+	 * 0: KVMHOST_MIGRATION_DEFAULT_DOWNTIME_MS. */
+	uint32_t downtime_limit_ms;
+	/** migrate_send: bytes per second while the guest runs (the last pass, paused, is not limited); 0: none. */
+	uint64_t max_bandwidth;
+	/** migrate_send: passes of memory before giving up (the source runs on); 0: the default (30). */
+	uint32_t max_iterations;
+	/** Both ends: the longest wait for the peer (a message, or a write making progress), ms; 0: 10000. */
+	uint32_t timeout_ms;
+	/** AUTO_CONVERGE: first throttle, percent (0: 20); increment (0: 10); most (0: 90, at most 99). */
+	uint32_t throttle_initial, throttle_increment, throttle_max;
+	/** AUTO_CONVERGE: passes in a row dirtying faster than sending before throttling (0: 2). */
+	uint32_t throttle_after;
+	kvmhost_migration_progress_fn progress; /**< migrate_send: NULL: none */
+	void *progress_opaque;			/**< passed to @c progress */
 };
 
-/** What a snapshot wrote or a restore read. Output struct (size first, set by the caller). */
+/** Passes whose page counts kvmhost_migration_stats.pass_pages keeps (the first ones). */
+#define KVMHOST_MIGRATION_STATS_PASSES 16u
+
+/** What a snapshot wrote or a restore read; for live migration, what happened. Output struct (size first, set
+ * by the caller; the library writes at most that many bytes). */
 struct kvmhost_migration_stats {
 	size_t size;	     /**< set by the caller: sizeof(struct kvmhost_migration_stats) */
 	uint64_t bytes;	     /**< bytes of the stream */
@@ -69,6 +135,19 @@ struct kvmhost_migration_stats {
 	uint64_t zero_pages; /**< pages sent as zero ranges */
 	uint32_t sections;   /**< sections, the end marker included */
 	uint32_t vcpus;	     /**< vCPU sections */
+	/* Live migration (zero for snapshot and restore): */
+	uint32_t passes;	       /**< passes of memory, the last (paused) one included */
+	uint32_t throttle_percent;     /**< the highest throttle applied (auto-converge); 0: none */
+	uint64_t total_us;	       /**< the whole call */
+	uint64_t downtime_us;	       /**< send: from the pause to the destination's confirmation as the source
+					*   sees it; receive: from the first state section to the machine running */
+	uint64_t expected_downtime_us; /**< send: the estimate when it decided to stop and copy */
+	uint64_t state_bytes;	       /**< stream bytes of the state (VM section to end marker) */
+	uint64_t last_pass_pages;      /**< pages sent while paused */
+	uint64_t dirty_rate;	       /**< send: bytes per second dirtied during the last pre-copy pass */
+	uint64_t bandwidth;	       /**< send: bytes per second of the last pre-copy pass */
+	uint64_t log_start_us;	       /**< send: the time to turn dirty logging on, every RAM region */
+	uint64_t pass_pages[KVMHOST_MIGRATION_STATS_PASSES]; /**< pages sent by each of the first passes */
 };
 
 /**
@@ -120,6 +199,90 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *machine, int fd
 KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *machine, int fd,
 					const struct kvmhost_migration_options *opts,
 					struct kvmhost_migration_stats *stats);
+
+/**
+ * Live migration, the source side: send the running @p machine to the
+ * process at the other end of @p fd, a connected stream socket (a Unix socket
+ * for KVMHOST_MIGRATION_SAME_HOST), while the guest runs on; on success the
+ * destination runs the guest and this machine is STOPPED (reason
+ * KVMHOST_MACHINE_STOP_MIGRATED). docs/migration.md has the protocol.
+ *
+ * Pre-copy: dirty logging is turned on for every RAM region, the whole of
+ * RAM is sent, then every pass sends what KVM's dirty log (fetched and
+ * cleared before the pages are read) and the VMM's own bitmap (device
+ * writes) marked, until the dirty pages and the state can be sent within
+ * @c downtime_limit_ms at the bandwidth the last pass measured. Then the
+ * machine pauses (quiet: the devices stop writing), the last dirty pages,
+ * the VM, vCPU and device state and the end marker are sent, and the
+ * destination loads them and says it is ready. The commit point is this
+ * call's GO message: before it, any failure (the destination refuses or
+ * dies, the connection breaks, a timeout, kvmhost_machine_migrate_cancel())
+ * leaves the machine as it was (running, or paused if it was paused) and
+ * a later attempt sends everything again. After GO the machine stays paused
+ * until the destination confirms it runs, then stops; if no confirmation
+ * comes (the connection breaks, the timeout passes) the machine stays PAUSED
+ * and the call fails with -EHOSTDOWN: the guest may be running there, so only
+ * the caller, knowing the destination is gone, may resume it. A destination
+ * that reports failure after GO never ran the guest: the machine is resumed
+ * (copy; -ECONNABORTED) or, same-host, left paused (-ECONNABORTED too: the
+ * memory is shared, say so in the message).
+ *
+ * A machine PAUSED at the call is sent in one pass and stays paused on
+ * failure. Dirty logging is turned off afterwards on the regions this call
+ * turned it on. Call it from a thread that is not the machine's own, one
+ * migration per machine at a time, and do not pause, resume or stop the
+ * machine from elsewhere meanwhile.
+ * @param opts  NULL: defaults
+ * @param stats may be NULL; filled on failure too
+ * @return 0; -EINVAL (NULL, CREATED or STOPPED machine, bad options); -E2BIG;
+ *         -ENOTSOCK (@p fd is not a socket); -EDEADLK; -EBUSY (a migration of
+ *         this machine is under way); -ETIMEDOUT (no convergence within
+ *         @c max_iterations passes, or the peer silent for @c timeout_ms);
+ *         -ECANCELED (kvmhost_machine_migrate_cancel()); -ECONNREFUSED (the
+ *         destination refused the stream: its reason is in the message);
+ *         -EPIPE/-ECONNRESET/-ENODATA (the connection broke before GO);
+ *         -EHOSTDOWN, -ECONNABORTED (after GO, above); the pause's, the state
+ *         ioctls' errors. The message says what and when.
+ */
+KVMHOST_API int kvmhost_machine_migrate_send(struct kvmhost_machine *machine, int fd,
+					     const struct kvmhost_migration_options *opts,
+					     struct kvmhost_migration_stats *stats);
+
+/**
+ * Live migration, the destination side: read a live stream from @p fd, a
+ * connected stream socket, into @p machine, created with
+ * KVMHOST_MACHINE_INCOMING from the source's shape and never started (as
+ * kvmhost_machine_restore()). Memory passes are written as they come (or,
+ * same-host, the source's RAM fds replace this machine's RAM); the state is
+ * decoded as it arrives and applied after the end marker; then this call
+ * tells the source it is ready, waits for its GO, starts the machine and
+ * confirms. On success the machine is RUNNING the guest. Without GO (the
+ * connection breaks, the timeout passes, the source aborts) or on any
+ * failure before it, the source is told why where the socket still works,
+ * and the machine is STOPPED (reason HOST_ERROR), never having run.
+ * A plain snapshot stream (no live flag) is restored and started without
+ * the messages.
+ * @param opts  NULL: defaults (KVMHOST_MIGRATION_CLOCK_CATCH_UP and timeout_ms apply)
+ * @param stats may be NULL
+ * @return 0; kvmhost_machine_restore()'s errors; -ENOTSOCK; -EBUSY (a
+ *         migration of this machine is under way); -ECANCELED (the source
+ *         aborted, or kvmhost_machine_migrate_cancel() here); -ETIMEDOUT;
+ *         the start's error.
+ */
+KVMHOST_API int kvmhost_machine_migrate_receive(struct kvmhost_machine *machine, int fd,
+						const struct kvmhost_migration_options *opts,
+						struct kvmhost_migration_stats *stats);
+
+/**
+ * Cancel the migration of @p machine under way in another thread
+ * (kvmhost_machine_migrate_send() or _receive()): it stops at its next step
+ * (a blocked read or write wakes up), tells the peer, and returns
+ * -ECANCELED with the machine as it was before. Any thread, the progress
+ * callback included; not a signal handler.
+ * @return 0 (asked); -EINVAL for NULL; -ENOENT (no migration of it under
+ *         way); -EBUSY (past the commit point: too late, it finishes).
+ */
+KVMHOST_API int kvmhost_machine_migrate_cancel(struct kvmhost_machine *machine);
 
 #ifdef __cplusplus
 }

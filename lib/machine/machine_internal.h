@@ -169,6 +169,11 @@ void kh_machine_kick_all(struct kvmhost_machine *m);
 /* destroy's first step: stop what runs, join the threads. */
 void kh_machine_shutdown(struct kvmhost_machine *m);
 
+/* machine_park.c: park every vCPU of a RUNNING machine (no state change, no event; ctl_lock held until the
+ * unpark); 0, -EINVAL (not running), -ECANCELED (it stopped meanwhile: nothing to unpark). */
+int kh_machine_park_vcpus(struct kvmhost_machine *m);
+void kh_machine_unpark_vcpus(struct kvmhost_machine *m);
+
 /* machine_vcpu.c */
 void *kh_machine_vcpu_thread(void *arg);
 int kh_machine_start_thread(pthread_t *t, void *(*fn)(void *), void *arg, const struct kh_mvcpu_opts *affinity);

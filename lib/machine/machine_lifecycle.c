@@ -29,8 +29,8 @@ static const char *state_name(int s)
 
 KVMHOST_API const char *kvmhost_machine_stop_reason_name(uint32_t reason)
 {
-	static const char *const names[] = {"none",	   "poweroff",	 "reset",    "debug-exit",
-					    "guest-error", "host-error", "requested"};
+	static const char *const names[] = {"none",	   "poweroff",	 "reset",     "debug-exit",
+					    "guest-error", "host-error", "requested", "migrated"};
 
 	return reason < KH_ARRAY_SIZE(names) ? names[reason] : "unknown";
 }

@@ -23,12 +23,10 @@
 #include "../core/internal.h"
 #include "../machine/machine_internal.h"
 #include "migration_arch.h"
+#include "migration_internal.h"
 #include "stream.h"
 
-struct ranges {
-	struct kh_mig_range r[KH_MIG_MAX_RAM_RANGES];
-	uint32_t n;
-};
+#define ranges kh_mig_ranges
 
 static int add_range(struct kvmhost_memory_region *region, void *opaque)
 {
@@ -40,7 +38,7 @@ static int add_range(struct kvmhost_memory_region *region, void *opaque)
 	return 0;
 }
 
-static int get_ranges(struct kvmhost_machine *m, struct ranges *rs)
+int kh_mig_get_ranges(struct kvmhost_machine *m, struct ranges *rs)
 {
 	rs->n = 0;
 	return kvmhost_memory_for_each_region(kvmhost_machine_memory(m), add_range, rs);
@@ -66,7 +64,7 @@ static uint32_t unregistered_virtio(struct kvmhost_machine *m, uint32_t *index)
 	return n;
 }
 
-static int load_options(struct kvmhost_migration_options *o, const struct kvmhost_migration_options *opts,
+int kh_mig_load_options(struct kvmhost_migration_options *o, const struct kvmhost_migration_options *opts,
 			uint32_t known, const char *func)
 {
 	int r;
@@ -79,13 +77,16 @@ static int load_options(struct kvmhost_migration_options *o, const struct kvmhos
 	return 0;
 }
 
-static void fill_stats(struct kvmhost_migration_stats *stats, const struct kh_mig_io *io, const struct kh_mig_counts *c)
+void kh_mig_fill_stats(struct kvmhost_migration_stats *stats, const struct kh_mig_io *io, const struct kh_mig_counts *c,
+		       const struct kvmhost_migration_stats *live)
 {
 	struct kvmhost_migration_stats s = {.size = sizeof(s)};
 	size_t size;
 
 	if (!stats || stats->size < sizeof(size_t))
 		return;
+	if (live)
+		s = *live;
 	s.bytes = io->bytes;
 	s.data_pages = c->data_pages;
 	s.zero_pages = c->zero_pages;
@@ -137,22 +138,12 @@ static int write_devices(struct kvmhost_machine *m, struct kh_mig_io *io, struct
 	return r;
 }
 
-static int write_stream(struct kvmhost_machine *m, struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t flags)
+int kh_mig_write_state(struct kvmhost_machine *m, struct kh_mig_io *io, struct kh_mig_counts *c)
 {
-	struct kh_mig_feature f[KH_MIG_MAX_FEATURES];
 	struct kh_buf b = {0};
-	struct ranges rs;
-	uint32_t nfeat = 0;
 	int r;
 
-	if ((r = kh_mig_arch_prepare(m->vm)) < 0 ||
-	    (r = kh_mig_arch_features(m->cpu[0].vcpu, f, KH_MIG_MAX_FEATURES, &nfeat)) < 0 ||
-	    (r = get_ranges(m, &rs)) < 0)
-		return r;
-	if ((r = kh_mig_write_header(io, kh_mig_arch_id(), 0, f, nfeat)) < 0 ||
-	    (r = kh_mig_write_config(io, c, m->ncpus, rs.r, rs.n)) < 0 ||
-	    (r = kh_mig_write_memory(io, c, kvmhost_machine_memory(m), rs.r, rs.n,
-				     !!(flags & KVMHOST_MIGRATION_ALL_PAGES))) < 0)
+	if ((r = kh_mig_arch_prepare(m->vm)) < 0)
 		return r;
 	if ((r = kh_mig_arch_save_vm(m->vm, &b)) == 0)
 		r = kh_mig_write_section(io, c, KH_MIG_SEC_VM, 0, b.p, b.len);
@@ -169,6 +160,25 @@ static int write_stream(struct kvmhost_machine *m, struct kh_mig_io *io, struct 
 	return r;
 }
 
+static int write_stream(struct kvmhost_machine *m, struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t flags)
+{
+	struct kh_mig_feature f[KH_MIG_MAX_FEATURES];
+	struct ranges rs;
+	uint32_t nfeat = 0;
+	int r;
+
+	if ((r = kh_mig_arch_prepare(m->vm)) < 0 ||
+	    (r = kh_mig_arch_features(m->cpu[0].vcpu, f, KH_MIG_MAX_FEATURES, &nfeat)) < 0 ||
+	    (r = kh_mig_get_ranges(m, &rs)) < 0)
+		return r;
+	if ((r = kh_mig_write_header(io, kh_mig_arch_id(), 0, f, nfeat)) < 0 ||
+	    (r = kh_mig_write_config(io, c, m->ncpus, rs.r, rs.n)) < 0 ||
+	    (r = kh_mig_write_memory(io, c, kvmhost_machine_memory(m), rs.r, rs.n,
+				     !!(flags & KVMHOST_MIGRATION_ALL_PAGES))) < 0)
+		return r;
+	return kh_mig_write_state(m, io, c);
+}
+
 KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *m, int fd,
 					 const struct kvmhost_migration_options *opts,
 					 struct kvmhost_migration_stats *stats)
@@ -178,7 +188,8 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *m, int fd,
 	struct kh_mig_counts c = {0};
 	int r, state, paused = 0;
 
-	if ((r = load_options(&o, opts, KVMHOST_MIGRATION_LEAVE_PAUSED | KVMHOST_MIGRATION_ALL_PAGES, __func__)) < 0)
+	if ((r = kh_mig_load_options(&o, opts, KVMHOST_MIGRATION_LEAVE_PAUSED | KVMHOST_MIGRATION_ALL_PAGES,
+				     __func__)) < 0)
 		return r;
 	if (!m || fd < 0)
 		return KH_FAIL(EINVAL, "%s", !m ? "machine is NULL" : "fd is negative");
@@ -210,7 +221,7 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *m, int fd,
 				KH_FAIL(-r, "%s", msg); /* the snapshot's error, not the resume's */
 		}
 	}
-	fill_stats(stats, &io, &c);
+	kh_mig_fill_stats(stats, &io, &c, NULL);
 	return r;
 }
 
@@ -218,6 +229,8 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *m, int fd,
 
 struct incoming {
 	struct kvmhost_machine *m;
+	struct kh_mig_io *io;
+	uint64_t state_ns, state_offset; /* when and where the VM section was read */
 	struct kh_mig_arch_vm *vm;
 	struct kh_mig_arch_vcpu **vcpu;
 	uint8_t *devices;
@@ -227,7 +240,15 @@ struct incoming {
 	uint8_t *virtio[KH_MIG_MAX_VIRTIO];
 	size_t virtio_len[KH_MIG_MAX_VIRTIO];
 	uint32_t virtio_seen;
+	const struct kh_mig_hooks *hooks;
 };
+
+static int after_config(void *opaque, uint32_t flags)
+{
+	struct incoming *in = opaque;
+
+	return in->hooks->after_config(in->hooks->opaque, flags);
+}
 
 static int check_features(void *opaque, const struct kh_mig_feature *f, uint32_t n)
 {
@@ -253,6 +274,8 @@ static int take_section(void *opaque, uint32_t id, uint32_t instance, const uint
 
 	switch (id) {
 	case KH_MIG_SEC_VM:
+		in->state_ns = kh_mig_now_ns();
+		in->state_offset = in->io->bytes - len - KH_MIG_SECTION_HEADER;
 		return kh_mig_arch_decode_vm(data, len, &in->vm);
 	case KH_MIG_SEC_VCPU:
 		return kh_mig_arch_decode_vcpu(data, len, &in->vcpu[instance]);
@@ -300,32 +323,20 @@ static int apply(struct incoming *in, uint32_t flags)
 	return 0;
 }
 
-KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *m, int fd, const struct kvmhost_migration_options *opts,
-					struct kvmhost_migration_stats *stats)
+int kh_mig_restore_stream(struct kvmhost_machine *m, struct kh_mig_io *io, uint32_t flags,
+			  const struct kh_mig_hooks *hooks, struct kh_mig_counts *c, uint64_t *state_ns,
+			  uint64_t *state_offset)
 {
-	struct kvmhost_migration_options o;
-	struct kh_mig_io io = {.fd = fd};
-	struct kh_mig_counts c = {0};
 	struct kh_mig_dest d;
 	struct incoming in;
 	struct ranges rs;
 	int r;
 
-	if ((r = load_options(&o, opts, KVMHOST_MIGRATION_CLOCK_CATCH_UP, __func__)) < 0)
-		return r;
-	if (!m || fd < 0)
-		return KH_FAIL(EINVAL, "%s", !m ? "machine is NULL" : "fd is negative");
-	if (kh_machine_is_self(m))
-		return KH_FAIL(EDEADLK, "machine %s: called from one of its own threads", m->cfg.name);
-	if (!(m->cfg.flags & KVMHOST_MACHINE_INCOMING))
-		return KH_FAIL(EINVAL, "machine %s was not created with KVMHOST_MACHINE_INCOMING", m->cfg.name);
-	if (kvmhost_machine_get_state(m) != KVMHOST_MACHINE_CREATED)
-		return KH_FAIL(EINVAL, "machine %s has run (or stopped): only a new incoming machine is restored",
-			       m->cfg.name);
-	if ((r = get_ranges(m, &rs)) < 0)
+	if ((r = kh_mig_get_ranges(m, &rs)) < 0)
 		return r;
 	memset(&in, 0, sizeof(in));
 	in.m = m;
+	in.io = io;
 	if (!(in.vcpu = calloc(m->ncpus, sizeof(*in.vcpu))))
 		return KH_FAIL(ENOMEM, "cannot allocate %u vCPU states", m->ncpus);
 	in.nvirtio = unregistered_virtio(m, in.virtio_index);
@@ -338,10 +349,13 @@ KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *m, int fd, const
 				 .virtio_index = in.virtio_index,
 				 .check_features = check_features,
 				 .section = take_section,
+				 .accept_flags = hooks ? hooks->accept_flags : 0,
+				 .after_config = hooks && hooks->after_config ? after_config : NULL,
 				 .opaque = &in};
-	r = kh_mig_read(&io, &d, &c);
+	in.hooks = hooks;
+	r = kh_mig_read(io, &d, c);
 	if (r == 0)
-		r = apply(&in, o.flags);
+		r = apply(&in, flags);
 	if (r < 0) {
 		char msg[512];
 
@@ -350,6 +364,10 @@ KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *m, int fd, const
 				     msg);
 		r = KH_FAIL(-r, "machine %s: %s", m->cfg.name, msg);
 	}
+	if (state_ns)
+		*state_ns = in.state_ns;
+	if (state_offset)
+		*state_offset = in.state_offset;
 	kh_mig_arch_free_vm(in.vm);
 	for (uint32_t i = 0; i < m->ncpus; i++)
 		kh_mig_arch_free_vcpu(in.vcpu[i]);
@@ -357,6 +375,35 @@ KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *m, int fd, const
 	free(in.devices);
 	for (uint32_t i = 0; i < in.virtio_seen; i++)
 		free(in.virtio[i]);
-	fill_stats(stats, &io, &c);
+	return r;
+}
+
+int kh_mig_check_incoming(struct kvmhost_machine *m, int fd, const char *func)
+{
+	if (!m || fd < 0)
+		return kh_fail(EINVAL, func, "%s", !m ? "machine is NULL" : "fd is negative");
+	if (kh_machine_is_self(m))
+		return kh_fail(EDEADLK, func, "machine %s: called from one of its own threads", m->cfg.name);
+	if (!(m->cfg.flags & KVMHOST_MACHINE_INCOMING))
+		return kh_fail(EINVAL, func, "machine %s was not created with KVMHOST_MACHINE_INCOMING", m->cfg.name);
+	if (kvmhost_machine_get_state(m) != KVMHOST_MACHINE_CREATED)
+		return kh_fail(EINVAL, func, "machine %s has run (or stopped): only a new incoming machine is restored",
+			       m->cfg.name);
+	return 0;
+}
+
+KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *m, int fd, const struct kvmhost_migration_options *opts,
+					struct kvmhost_migration_stats *stats)
+{
+	struct kvmhost_migration_options o;
+	struct kh_mig_io io = {.fd = fd};
+	struct kh_mig_counts c = {0};
+	int r;
+
+	if ((r = kh_mig_load_options(&o, opts, KVMHOST_MIGRATION_CLOCK_CATCH_UP, __func__)) < 0 ||
+	    (r = kh_mig_check_incoming(m, fd, __func__)) < 0)
+		return r;
+	r = kh_mig_restore_stream(m, &io, o.flags, NULL, &c, NULL, NULL);
+	kh_mig_fill_stats(stats, &io, &c, NULL);
 	return r;
 }

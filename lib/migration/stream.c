@@ -132,6 +132,17 @@ static int mem_flush(struct mem_writer *w)
 int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
 			const struct kh_mig_range *rg, uint32_t nranges, int all_pages)
 {
+	return kh_mig_write_pages(io, c, mem, rg, nranges, all_pages, NULL);
+}
+
+static int page_dirty(const uint64_t *bitmap, uint64_t i)
+{
+	return !bitmap || (bitmap[i / 64] >> (i % 64)) & 1;
+}
+
+int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
+		       const struct kh_mig_range *rg, uint32_t nranges, int all_pages, const uint64_t *const *dirty)
+{
 	struct mem_writer w = {.io = io, .c = c};
 	int r = 0;
 
@@ -147,15 +158,27 @@ int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kv
 			break;
 		host = hv;
 		while (i < pages && r == 0) {
-			int zero = !all_pages && page_is_zero(host + i * KH_MIG_PAGE_SIZE);
-			uint64_t j = i + 1, limit;
+			const uint64_t *bm = dirty ? dirty[k] : NULL;
+			int zero;
+			uint64_t j, limit;
+
+			if (bm && !bm[i / 64] && i % 64 == 0) { /* 64 clean pages */
+				i += 64;
+				continue;
+			}
+			if (!page_dirty(bm, i)) {
+				i++;
+				continue;
+			}
+			zero = !all_pages && page_is_zero(host + i * KH_MIG_PAGE_SIZE);
+			j = i + 1;
 
 			if (w.records == MAX_RECORDS || (!zero && w.data == KH_MIG_MEM_DATA_MAX)) {
 				if ((r = mem_flush(&w)) < 0)
 					break;
 			}
 			limit = zero ? UINT32_MAX : (KH_MIG_MEM_DATA_MAX - w.data) / KH_MIG_PAGE_SIZE;
-			while (j < pages && j - i < limit &&
+			while (j < pages && j - i < limit && page_dirty(bm, j) &&
 			       (!all_pages && page_is_zero(host + j * KH_MIG_PAGE_SIZE)) == zero)
 				j++;
 			kh_buf_le(&w.b, rg[k].gpa + i * KH_MIG_PAGE_SIZE, 8);
@@ -196,6 +219,7 @@ struct reader {
 	struct kh_mig_io *io;
 	const struct kh_mig_dest *d;
 	struct kh_mig_counts *c;
+	uint32_t flags; /* the header's */
 	uint32_t last_id, last_instance;
 	uint32_t vcpus, virtio; /* sections seen */
 	int have_vm, have_devices;
@@ -249,11 +273,18 @@ static int read_header(struct reader *rd)
 			       rd->d->arch == KH_MIG_ARCH_X86_64 ? "x86_64" : "unknown");
 	if (page != KH_MIG_PAGE_SIZE)
 		return KH_FAIL(EINVAL, "the stream's page size is %u, not %u", page, KH_MIG_PAGE_SIZE);
-	if (flags)
+	if ((flags & KH_MIG_FLAG_LIVE) && !(rd->d->accept_flags & KH_MIG_FLAG_LIVE))
+		return KH_FAIL(
+		    EOPNOTSUPP,
+		    "a live migration stream (header flags 0x%x): kvmhost_machine_migrate_receive() reads it", flags);
+	if (flags & ~rd->d->accept_flags & ~(uint32_t)KH_MIG_FLAG_LIVE)
 		return KH_FAIL(EOPNOTSUPP,
 			       "the header has flags 0x%x this library does not know (written by "
 			       "library version %u)",
 			       flags, libv);
+	if ((flags & KH_MIG_FLAG_SHARED_MEMORY) && !(flags & KH_MIG_FLAG_LIVE))
+		return KH_FAIL(EINVAL, "the header's flags 0x%x: shared memory without the live protocol", flags);
+	rd->flags = flags;
 	p = h + KH_MIG_HEADER_FIXED;
 	for (uint32_t i = 0; i < nfeat; i++) {
 		f[i].leaf = (uint32_t)kh_le_get(&p, 4);
@@ -492,9 +523,15 @@ static int read_section(struct reader *rd, int *done)
 		switch (id) {
 		case KH_MIG_SEC_CONFIG:
 			r = read_config(rd, payload, (size_t)len);
+			if (r == 0 && rd->d->after_config)
+				r = rd->d->after_config(rd->d->opaque, rd->flags);
 			break;
 		case KH_MIG_SEC_MEMORY:
-			r = read_memory(rd, payload, (size_t)len);
+			/* Same-host: the RAM is the source's own, still running; a memory section would write it. */
+			if (rd->flags & KH_MIG_FLAG_SHARED_MEMORY)
+				r = KH_FAIL(EINVAL, AT ": memory in a shared-memory stream", AT_ARGS(rd, id));
+			else
+				r = read_memory(rd, payload, (size_t)len);
 			break;
 		case KH_MIG_SEC_END:
 			r = read_end(rd, payload, (size_t)len);

@@ -33,6 +33,10 @@ struct kvmhost_memory;
 #define KH_MIG_VIRTIO_SECTION_MAX  (16u << 20)
 #define KH_MIG_END_SIZE		   24u
 
+/* Header flags. */
+#define KH_MIG_FLAG_LIVE	  (1u << 0) /* live migration: the back channel (live.c) runs beside the stream */
+#define KH_MIG_FLAG_SHARED_MEMORY (1u << 1) /* same-host: RAM fds come over SCM_RIGHTS, no memory sections */
+
 /* Architectures (header field). */
 #define KH_MIG_ARCH_X86_64 1u
 
@@ -53,13 +57,31 @@ enum kh_mig_section {
 #define KH_MIG_MEM_ZERO 1u
 
 /* ---- I/O ---- */
+/*
+ * Live migration's control of an endpoint (a socket): every read and write waits in poll() for the fd and
+ * @wake_fd (an eventfd made readable by a cancel: -ECANCELED), at most @timeout_ms without progress
+ * (-ETIMEDOUT); writes keep to @max_bandwidth bytes per second (0: no limit) counted from @rl_start_ns, and
+ * with @watch_peer fail with -ECONNRESET as soon as the peer sends anything or hangs up (a destination only
+ * speaks during the memory and state when it fails).
+ */
+struct kh_mig_ctl {
+	int wake_fd;
+	int timeout_ms;
+	int watch_peer;
+	uint64_t max_bandwidth;
+	uint64_t rl_start_ns, rl_bytes;
+};
+
 /* A stream endpoint: an fd, or (fd < 0) a buffer to read from / a growable buffer to write to. */
 struct kh_mig_io {
 	int fd;
 	const uint8_t *in; /* buffer reads: in[pos..len) */
 	size_t in_len, in_pos;
-	uint64_t bytes; /* moved so far (the offset, for messages) */
+	uint64_t bytes;		/* moved so far (the offset, for messages) */
+	struct kh_mig_ctl *ctl; /* NULL: plain blocking I/O */
 };
+
+uint64_t kh_mig_now_ns(void); /* CLOCK_MONOTONIC */
 
 /* A growable byte buffer (encoders write into it). err: ENOMEM once a growth failed (later puts do nothing). */
 struct kh_buf {
@@ -99,9 +121,12 @@ int kh_mig_write_section(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t
 			 const void *payload, size_t len);
 int kh_mig_write_config(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t vcpus, const struct kh_mig_range *r,
 			uint32_t nranges);
-/* Every page of @r (read through @mem) as memory sections; zero pages as zero ranges unless @all_pages. */
+/* Every page of @r (read through @mem) as memory sections; zero pages as zero ranges unless @all_pages. With
+ * @dirty (one bitmap per range, bit i page i), only the pages whose bit is set. */
 int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
 			const struct kh_mig_range *r, uint32_t nranges, int all_pages);
+int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
+		       const struct kh_mig_range *r, uint32_t nranges, int all_pages, const uint64_t *const *dirty);
 int kh_mig_write_end(struct kh_mig_io *io, struct kh_mig_counts *c);
 
 /* ---- reading ---- */
@@ -122,6 +147,10 @@ struct kh_mig_dest {
 	const uint32_t *virtio_index;
 	int (*check_features)(void *opaque, const struct kh_mig_feature *f, uint32_t n);
 	int (*section)(void *opaque, uint32_t id, uint32_t instance, const uint8_t *data, size_t len);
+	/* Header flags the reader accepts (KH_MIG_FLAG_*); others are -EOPNOTSUPP. */
+	uint32_t accept_flags;
+	/* Once the config is read and checked (before any memory), with the header's flags; may be NULL. */
+	int (*after_config)(void *opaque, uint32_t flags);
 	void *opaque;
 };
 

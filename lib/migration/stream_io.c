@@ -6,6 +6,7 @@
  * -EPIPE without the process dying of SIGPIPE. The same calls read from a
  * buffer (unit tests, the fuzz target) and write into a growable one.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -59,10 +60,117 @@ void kh_buf_free(struct kh_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+uint64_t kh_mig_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Live endpoints (io->ctl): wait for @events on the fd, or the cancel. 1: ready (revents in *got); <0: the
+ * error, the message naming @what and the offset.
+ */
+static int live_wait(struct kh_mig_io *io, short events, int timeout_ms, short *got, const char *what, size_t done)
+{
+	struct pollfd p[2] = {{.fd = io->fd, .events = events}, {.fd = io->ctl->wake_fd, .events = POLLIN}};
+	int r;
+
+	do
+		r = poll(p, 2, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return KH_FAIL_ERRNO("%s: poll at stream offset %llu failed", what,
+				     (unsigned long long)(io->bytes + done));
+	if (p[1].revents)
+		return KH_FAIL(ECANCELED, "%s: cancelled at stream offset %llu", what,
+			       (unsigned long long)(io->bytes + done));
+	if (r == 0)
+		return KH_FAIL(ETIMEDOUT, "%s: the peer made no progress for %d ms (stream offset %llu)", what,
+			       timeout_ms, (unsigned long long)(io->bytes + done));
+	*got = p[0].revents;
+	return 1;
+}
+
+static int live_read(struct kh_mig_io *io, uint8_t *p, size_t len, const char *what)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		short got;
+		ssize_t r;
+		int w = live_wait(io, POLLIN, io->ctl->timeout_ms, &got, what, done);
+
+		if (w < 0)
+			return w;
+		r = recv(io->fd, p + done, len - done, MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return KH_FAIL_ERRNO("%s: read at stream offset %llu failed", what,
+					     (unsigned long long)(io->bytes + done));
+		if (r == 0)
+			return KH_FAIL(ENODATA, "%s: the stream ends after %llu bytes (%zu of %zu bytes there)", what,
+				       (unsigned long long)(io->bytes + done), done, len);
+		done += (size_t)r;
+	}
+	io->bytes += len;
+	return 0;
+}
+
+#define LIVE_CHUNK (64u << 10) /* the bandwidth limit's granule */
+
+static int live_write(struct kh_mig_io *io, const uint8_t *p, size_t len, const char *what)
+{
+	struct kh_mig_ctl *ctl = io->ctl;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = KH_MIN(len - done, (size_t)LIVE_CHUNK);
+		short got = 0;
+		ssize_t r;
+		int w;
+
+		if (ctl->max_bandwidth) {
+			uint64_t due = ctl->rl_start_ns + ctl->rl_bytes * 1000000000ull / ctl->max_bandwidth,
+				 now = kh_mig_now_ns();
+
+			if (due > now) { /* ahead of the limit: sleep (a cancel wakes it) */
+				struct pollfd c = {.fd = ctl->wake_fd, .events = POLLIN};
+
+				if (poll(&c, 1, (int)((due - now + 999999) / 1000000)) > 0)
+					return KH_FAIL(ECANCELED, "%s: cancelled at stream offset %llu", what,
+						       (unsigned long long)(io->bytes + done));
+			}
+		}
+		w = live_wait(io, (short)(POLLOUT | (ctl->watch_peer ? POLLIN : 0)), ctl->timeout_ms, &got, what, done);
+		if (w < 0)
+			return w;
+		if (ctl->watch_peer && (got & (POLLIN | POLLHUP | POLLERR)))
+			return KH_FAIL(ECONNRESET, "%s: the peer %s at stream offset %llu", what,
+				       got & POLLIN ? "spoke or closed (it failed)" : "hung up",
+				       (unsigned long long)(io->bytes + done));
+		r = send(io->fd, p + done, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return KH_FAIL_ERRNO("%s: write at stream offset %llu failed", what,
+					     (unsigned long long)(io->bytes + done));
+		done += (size_t)r;
+		ctl->rl_bytes += (uint64_t)r;
+	}
+	io->bytes += len;
+	return 0;
+}
+
 int kh_mig_read_full(struct kh_mig_io *io, void *buf, size_t len, const char *what)
 {
 	uint8_t *p = buf;
 	size_t done = 0;
+
+	if (io->ctl)
+		return live_read(io, buf, len, what);
 
 	if (io->fd < 0) {
 		if (io->in_len - io->in_pos < len)
@@ -132,6 +240,8 @@ int kh_mig_write_full(struct kh_mig_io *io, const void *buf, size_t len, const c
 	size_t done = 0;
 	int is_socket = 1;
 
+	if (io->ctl)
+		return live_write(io, buf, len, what);
 	while (done < len) {
 		ssize_t r = write_some(io->fd, p + done, len - done, &is_socket);
 
