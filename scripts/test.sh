@@ -5,7 +5,8 @@
 # 3. build and run the unit, abi and kvm tiers; compile a Release (-O3) build;
 #    build the Debian packages, lint them, install and use them in a clean root (scripts/debs.sh);
 # 4. build again with ASan+UBSan and run the unit and kvm tiers;
-# 5. fuzz the virtio queue walker and transports for a short time (clang, libFuzzer);
+# 5. fuzz what a guest or a file controls (virtio, legacy devices, PCI, kernel loaders, saved state) for a short
+#    time (clang, libFuzzer);
 # 6. the lab tier.
 # kvm-tier tests skip (exit 77, with a reason) where /dev/kvm is missing; step 3 also runs them with /dev/kvm
 # hidden (scripts/without-kvm.sh), so a machine with a KVM proves the machine without one too.
@@ -60,10 +61,10 @@ cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan -L 'unit|kvm' -LE abi -j "$jobs" --output-on-failure || status=1
 
-step "fuzz: libFuzzer on the virtio queue walker and both transports' registers (clang, 20 s each)"
+step "fuzz: libFuzzer on the guest's and files' parsers, 10-20 s each (clang; times in tests/fuzz/CMakeLists.txt)"
 CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVMHOST_FUZZ=ON \
 	-DKVMHOST_BUILD_LAB=OFF -DKVMHOST_BUILD_EXAMPLES=OFF -DKVMHOST_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$jobs" --target virtio_queue_fuzz virtio_mmio_fuzz virtio_pci_fuzz
+cmake --build build-fuzz -j "$jobs" --target fuzz_targets
 ctest --test-dir build-fuzz -L fuzz --output-on-failure || status=1
 
 if [ "${KVMHOST_SKIP_LAB:-0}" = 1 ]; then

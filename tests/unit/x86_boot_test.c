@@ -1832,6 +1832,62 @@ static void test_check_arguments(void **state)
 	free(img);
 }
 
+/* ---------- found by tests/fuzz/x86_boot_fuzz (the reproducers are in its corpus) ---------- */
+
+/* A check given an e820 map with no RAM entry fails with -EFAULT; on the way it used to hand qsort() the NULL
+ * array of RAM ranges (undefined behaviour: the ASan+UBSan tier stops on it). */
+static void test_fuzz_e820_no_ram(void **state)
+{
+	(void)state;
+	struct kvmhost_x86_e820_entry e[2] = {{0, 0x9fc00, KVMHOST_X86_E820_RESERVED},
+					      {0x100000, 64 * MIB, KVMHOST_X86_E820_ACPI}};
+	struct kvmhost_x86_boot_options o = {.size = sizeof(o)};
+	struct kvmhost_x86_boot_info info = new_info(), before = info;
+	struct bz_params p = bz_default();
+	size_t size;
+	uint8_t *img = make_bzimage(&p, &size);
+
+	o.e820 = e;
+	o.e820_count = 2;
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(KVMHOST_X86_BOOT_BZIMAGE, img, size, &o, &info), EFAULT,
+				"no RAM");
+	o.e820_count = 1;
+	ASSERT_FAILS_MENTIONING(kvmhost_x86_boot_check(0, img, size, &o, &info), EFAULT, "no RAM");
+	assert_memory_equal(&info, &before, sizeof(info));
+	free(img);
+}
+
+/* A program header the loaders ignore (neither PT_LOAD nor PT_NOTE) may hold any p_offset: the note walker used to
+ * form a pointer that far past the image for it before looking at its type (pointer overflow, which UBSan
+ * reports). Such an ELF loads as if the header were not there. */
+static void test_fuzz_phdr_offset(void **state)
+{
+	(void)state;
+	struct kvmhost_memory *mem = make_mem(64 * MIB);
+	struct kvmhost_x86_boot_options o = {.size = sizeof(o)};
+	struct kvmhost_x86_boot_info info = new_info();
+	uint8_t *text = pattern(0x3000, 4), notes[128];
+	struct seg segs[4];
+	size_t size, nn = make_notes(notes, PVH_ENTRY, 4);
+	uint8_t *img;
+
+	segs[0] = (struct seg){6 /* PT_PHDR */, 0, 0, 0, 8, notes};
+	segs[1] = (struct seg){1, PVH_SEG0, 0x3000, 0x3000, 0x1000, text};
+	segs[2] = (struct seg){0x6474e551 /* PT_GNU_STACK */, 0, 0, 0, 16, notes};
+	segs[3] = (struct seg){4, 0, nn, nn, 4, notes};
+	img = make_elf(1, 62, 0xdead, segs, 4, &size);
+	put64(img + ph64(0, 8), UINT64_MAX);
+	put64(img + ph64(2, 8), UINT64_MAX - 0x40);
+	assert_int_equal(kvmhost_x86_boot_detect(img, size), KVMHOST_X86_BOOT_PVH_ELF);
+	ASSERT_OK(load_pvh(mem, img, size, &o, &info));
+	assert_int_equal(info.entry, PVH_ENTRY);
+	assert_int_equal(info.kernel_start, PVH_SEG0);
+	assert_int_equal(info.kernel_end, PVH_SEG0 + 0x3000);
+	free(img);
+	free(text);
+	kvmhost_memory_destroy(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1845,7 +1901,8 @@ int main(void)
 	    cmocka_unit_test(test_mb_bad_images),	cmocka_unit_test(test_raw),
 	    cmocka_unit_test(test_detect_and_dispatch), cmocka_unit_test(test_arguments_and_sizes),
 	    cmocka_unit_test(test_spanning_regions),	cmocka_unit_test(test_real_kernels),
-	    cmocka_unit_test(test_check_arguments),
+	    cmocka_unit_test(test_check_arguments),	cmocka_unit_test(test_fuzz_e820_no_ram),
+	    cmocka_unit_test(test_fuzz_phdr_offset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -156,11 +156,12 @@ int kh_elf_find_note(const char *func, const uint8_t *img, const struct kh_elf *
 
 	for (uint32_t i = 0; i < e->phnum; i++) {
 		const struct kh_elf_phdr *ph = &e->ph[i];
-		const uint8_t *p = img + ph->offset;
+		const uint8_t *p;
 		uint64_t left = ph->filesz, align = ph->align == 8 ? 8 : 4;
 
 		if (ph->type != KH_PT_NOTE)
 			continue;
+		p = img + ph->offset; /* the parser checked p_offset only for PT_NOTE and PT_LOAD */
 		while (left) {
 			uint32_t nsz, dsz, ntype;
 			uint64_t name_pad, need, step;
