@@ -4,27 +4,11 @@
  * machine tests pause it and check with the dirty logs that nothing is
  * written while paused, then resume it and see the counter move on.
  */
-#define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00010000 /* a.out kludge */
+#include "mb_header.h"
 #define COM1 0x3f8
 #define COUNT_ADDR 0x200000
 
-	.code32
-	.text
-	.global _start
-_start:
-	jmp entry
-
-	.balign 4
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header
-	.long _start
-	.long load_end
-	.long load_end
-	.long entry
+	MULTIBOOT_START
 
 entry:
 	mov $COM1, %dx

@@ -7,27 +7,11 @@
  * The live-migration tests move it while it runs and check the counter and
  * the pages go on.
  */
-#define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00010000 /* a.out kludge */
+#include "mb_header.h"
 #define COUNT_ADDR 0x200000
 #define AREA_PAGES 511
 
-	.code32
-	.text
-	.global _start
-_start:
-	jmp entry
-
-	.balign 4
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header
-	.long _start
-	.long load_end
-	.long load_end
-	.long entry
+	MULTIBOOT_START
 
 	.org 0x40 /* DELAY_ADDR = load address + 0x40 */
 delay:

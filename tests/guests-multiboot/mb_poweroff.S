@@ -3,29 +3,13 @@
  * MB_WORK loop iterations, writes "done\n" to COM1, then writes S5 to the
  * ACPI sleep control port (0x600), which a machine turns into a power-off.
  */
-#define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00010000 /* a.out kludge */
+#include "mb_header.h"
 #define COM1 0x3f8
 #define ACPI_SLEEP_CONTROL 0x600
 #define ACPI_SLEEP_S5 0x34
 #define WORK 20000
 
-	.code32
-	.text
-	.global _start
-_start:
-	jmp entry
-
-	.balign 4
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header
-	.long _start
-	.long load_end
-	.long load_end
-	.long entry
+	MULTIBOOT_START
 
 entry:
 	mov $WORK, %ecx

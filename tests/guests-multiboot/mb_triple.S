@@ -3,26 +3,10 @@
  * empty IDT and executes UD2. The #UD cannot be delivered (#GP, then #DF):
  * a triple fault, which resets a PC (KVM_EXIT_SHUTDOWN).
  */
-#define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00010000 /* a.out kludge */
+#include "mb_header.h"
 #define COM1 0x3f8
 
-	.code32
-	.text
-	.global _start
-_start:
-	jmp entry
-
-	.balign 4
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header
-	.long _start
-	.long load_end
-	.long load_end
-	.long entry
+	MULTIBOOT_START
 
 entry:
 	mov $COM1, %dx

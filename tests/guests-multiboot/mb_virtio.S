@@ -19,8 +19,7 @@
  * (0xf4), which stops the machine. The mailbox and the rings' addresses are
  * the host test's (MB_VIRTIO_* there).
  */
-#define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00010000 /* a.out kludge */
+#include "mb_header.h"
 #define COM1 0x3f8
 #define DEBUG_EXIT 0xf4
 
@@ -74,22 +73,7 @@
 #define QDRIVER   0x090
 #define QDEVICE   0x0a0
 
-	.code32
-	.text
-	.global _start
-_start:
-	jmp entry
-
-	.balign 4
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header
-	.long _start
-	.long load_end
-	.long load_end
-	.long entry
+	MULTIBOOT_START
 
 /* Device init: \base, device id \id, rings at \rings; steps \err + 1 ... */
 .macro init_dev base, id, rings, err
