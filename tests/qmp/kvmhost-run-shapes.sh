@@ -4,12 +4,11 @@
 # qemu-reference.sh regenerates from QEMU) runs against kvmhost-run --control, on a machine built as QEMU's was:
 # paused before its start (--paused, QEMU's -S), 2 vCPUs, one virtio-blk disk, a reset that reboots in place
 # (--reboot: QEMU without -no-reboot). GUEST is a tiny Multiboot kernel (mb_hello.bin) that halts. The shapes go
-# to OUT and must equal QEMU's, less the sections that differ on purpose (fake-shapes.sh says which and why).
+# to OUT and must equal QEMU's, less the sections that differ on purpose (shapes-diff.sh says which and why).
 # Exit 0 the same, 1 not (the diff says where), 77 no usable /dev/kvm.
 set -u
 run=$1 ctl=$2 guest=$3 ref=$4 out=$5
 here=$(cd "$(dirname "$0")" && pwd)
-known_different="greeting"
 if [ ! -c /dev/kvm ] || ! : 2>/dev/null <>/dev/kvm; then
 	echo "SKIP: /dev/kvm is missing or not usable (kvmhost-run needs a KVM to answer QMP)"
 	exit 77
@@ -42,18 +41,5 @@ wait "$pid"
 rc=$?
 pid=
 [ "$rc" -eq 0 ] || { echo "kvmhost-run-shapes.sh: kvmhost-run ended with $rc after quit, not 0: $(cat "$tmp/err")" >&2; status=1; }
-strip() {
-	awk -v skip="$known_different" '
-		BEGIN { n = split(skip, s, " "); for (i = 1; i <= n; i++) drop["# " s[i]] = 1 }
-		/^## / { next }
-		/^# / { dropping = ($0 in drop) }
-		!dropping { print }' "$1"
-}
-strip "$ref" >"$tmp/ref"
-strip "$out" >"$tmp/out"
-if ! diff -u "$tmp/ref" "$tmp/out"; then
-	echo "kvmhost-run-shapes.sh: kvmhost-run's shapes ($out) differ from QEMU's ($ref) (-: QEMU, +: kvmhost-run)" >&2
-	exit 1
-fi
+sh "$here/shapes-diff.sh" "$ref" "$out" "kvmhost-run" || exit 1
 [ $status -eq 0 ] || exit 1
-echo "kvmhost-run-shapes.sh: kvmhost-run's shapes are QEMU's, but for: $known_different"
