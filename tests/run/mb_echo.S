@@ -4,28 +4,12 @@
  * one byte at a time and must refill after each read), echoes every byte with a-z upper-cased, and at the
  * first newline prints one and writes 0 to the debug-exit port (0xf4). Then halts.
  */
-#define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00010000 /* a.out kludge */
+#include "../guests-multiboot/mb_header.h"
 #define COM1 0x3f8
 #define COM1_LSR (COM1 + 5)
 #define DEBUG_EXIT 0xf4
 
-	.code32
-	.text
-	.global _start
-_start:
-	jmp entry
-
-	.balign 4
-mb_header:
-	.long MB_MAGIC
-	.long MB_FLAGS
-	.long -(MB_MAGIC + MB_FLAGS)
-	.long mb_header			/* header_addr */
-	.long _start			/* load_addr */
-	.long load_end			/* load_end_addr */
-	.long load_end			/* bss_end_addr: no bss */
-	.long entry			/* entry_addr */
+	MULTIBOOT_START
 
 entry:
 	mov $COM1, %dx
