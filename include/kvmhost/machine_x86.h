@@ -63,6 +63,10 @@ struct kvmhost_machine_x86_options {
 	uint32_t raw_mode;	   /**< kernel_format RAW: enum kvmhost_x86_raw_mode (real, protected, long) */
 	size_t cpuid_edit_size;	   /**< sizeof(struct kvmhost_machine_x86_cpuid_edit) as the caller knows it */
 	uint64_t raw_gpa;	   /**< kernel_format RAW: where the image goes and starts (required) */
+	/** Hyper-V enlightenments on KVM's Hyper-V emulation, KVMHOST_X86_HV_* (x86_platform.h: hv-time,
+	 * hv-synic, hv-stimer, hv-vpindex, hv-relaxed), what Windows guests rely on; 0: none (KVM's own
+	 * paravirtual leaves only). create fails with -ENOTSUP where this KVM cannot offer one. */
+	uint32_t hyperv;
 };
 
 #ifdef __cplusplus

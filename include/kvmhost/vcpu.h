@@ -184,6 +184,15 @@ KVMHOST_API int kvmhost_vcpu_get_one_reg(struct kvmhost_vcpu *vcpu, uint64_t id,
 /** Write one register by its KVM ONE_REG id. */
 KVMHOST_API int kvmhost_vcpu_set_one_reg(struct kvmhost_vcpu *vcpu, uint64_t id, const void *value);
 
+/**
+ * Enable a per-vCPU capability (KVM_ENABLE_CAP on the vCPU, e.g.
+ * KVM_CAP_HYPERV_SYNIC2); the VM-wide ones are kvmhost_vm_enable_cap()'s.
+ * @param args the capability's four arguments, or NULL for zeros
+ * @return 0; -EINVAL for NULL; KVM's error (-EINVAL for a capability it does
+ *         not have per vCPU)
+ */
+KVMHOST_API int kvmhost_vcpu_enable_cap(struct kvmhost_vcpu *vcpu, uint32_t cap, const uint64_t *args);
+
 /** Return a static name for an exit reason ("io", "mmio", ...). */
 KVMHOST_API const char *kvmhost_exit_reason_name(enum kvmhost_exit_reason reason);
 

@@ -12,6 +12,7 @@
 #ifndef KVMHOST_X86_H
 #define KVMHOST_X86_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/kvm.h>
 #include <kvmhost/export.h>
@@ -33,6 +34,17 @@ struct kvmhost_vcpu;
  */
 KVMHOST_API int kvmhost_x86_system_get_supported_cpuid(struct kvmhost_system *sys, struct kvm_cpuid_entry2 *entries,
 						       uint32_t max, uint32_t *count);
+
+/**
+ * Copy the Hyper-V CPUID leaves (0x40000000-0x4000000A) this KVM can offer a
+ * guest (KVM_GET_SUPPORTED_HV_CPUID on the system), every feature it
+ * emulates set: the input of kvmhost_x86_cpuid_add_hyperv(). Same buffer
+ * rules as kvmhost_x86_system_get_supported_cpuid().
+ * @return 0; -ENOTSUP when the kernel lacks KVM_CAP_SYS_HYPERV_CPUID; -E2BIG,
+ *         -EINVAL as there
+ */
+KVMHOST_API int kvmhost_x86_system_get_supported_hv_cpuid(struct kvmhost_system *sys, struct kvm_cpuid_entry2 *entries,
+							  uint32_t max, uint32_t *count);
 
 /** Copy the list of MSRs KVM saves and restores (KVM_GET_MSR_INDEX_LIST);
  * same buffer rules as kvmhost_x86_system_get_supported_cpuid(). */
@@ -119,11 +131,7 @@ KVMHOST_API int kvmhost_x86_vcpu_set_cpuid(struct kvmhost_vcpu *vcpu, const stru
  * Checked wrappers over the remaining KVM state ioctls; each returns 0 or a
  * negative errno with a message (-EINVAL for NULL). @{ */
 
-/** Read the vCPU's multiprocessing state (KVM_GET_MP_STATE). */
-KVMHOST_API int kvmhost_x86_vcpu_get_mp_state(struct kvmhost_vcpu *vcpu, struct kvm_mp_state *mp);
-/** Set it (KVM_SET_MP_STATE). -EINVAL for a state above
- * KVM_MP_STATE_AP_RESET_HOLD (KVM's own check would say the same). */
-KVMHOST_API int kvmhost_x86_vcpu_set_mp_state(struct kvmhost_vcpu *vcpu, const struct kvm_mp_state *mp);
+/* The multiprocessing state is arch-neutral: kvmhost_vcpu_get_mp_state() / _set_mp_state() (vcpu.h). */
 
 /**
  * Copy the vCPU's CPUID table (KVM_GET_CPUID2) into a caller-owned array;

@@ -530,6 +530,40 @@ KVMHOST_API int kvmhost_x86_cpuid_build(const struct kvmhost_x86_cpuid *cpuid, u
  * kvmhost_x86_vcpu_set_cpuid(). */
 KVMHOST_API int kvmhost_x86_cpuid_apply(const struct kvmhost_x86_cpuid *cpuid, struct kvmhost_vcpu *vcpu);
 
+/** @name Hyper-V enlightenments (kvmhost_x86_cpuid_add_hyperv(), QEMU's hv-* names) @{ */
+#define KVMHOST_X86_HV_TIME    (1u << 0) /**< hv-time: the reference time counter and the TSC page */
+#define KVMHOST_X86_HV_SYNIC   (1u << 1) /**< hv-synic: the synthetic interrupt controller (needs VPINDEX) */
+#define KVMHOST_X86_HV_STIMER  (1u << 2) /**< hv-stimer: synthetic timers (needs SYNIC and TIME) */
+#define KVMHOST_X86_HV_VPINDEX (1u << 3) /**< hv-vpindex: the virtual processor index MSR */
+#define KVMHOST_X86_HV_RELAXED (1u << 4) /**< hv-relaxed: relaxed timing recommended (no watchdog on a late tick) */
+#define KVMHOST_X86_HV_ALL     0x1fu	 /**< every enlightenment above */
+/** @} */
+
+/**
+ * Offer Hyper-V enlightenments on KVM's own Hyper-V emulation: the Hyper-V
+ * leaves 0x40000000-0x40000006 ("Microsoft Hv", interface "Hv#1", the
+ * version and limits KVM reports, the privileges the enlightenments need,
+ * the hypercall MSRs always) go into the builder, and KVM's paravirtual
+ * leaves move to 0x40000100, where guests look next. Each vCPU also needs
+ * kvmhost_x86_vcpu_setup_hyperv().
+ * @param hv             KVM's Hyper-V list (kvmhost_x86_system_get_supported_hv_cpuid())
+ * @param enlightenments KVMHOST_X86_HV_* (non-empty)
+ * @return 0; -EINVAL (NULL, unknown bits, SYNIC without VPINDEX, STIMER
+ *         without SYNIC and TIME); -ENOTSUP when @p hv lacks a privilege
+ *         asked for (the message says which); -EEXIST when Hyper-V's leaves
+ *         are there already
+ */
+KVMHOST_API int kvmhost_x86_cpuid_add_hyperv(struct kvmhost_x86_cpuid *cpuid, const struct kvm_cpuid_entry2 *hv,
+					     uint32_t count, uint32_t enlightenments);
+
+/**
+ * The per-vCPU part of the enlightenments: with KVMHOST_X86_HV_SYNIC, KVM's
+ * synthetic interrupt controller on this vCPU (KVM_CAP_HYPERV_SYNIC2).
+ * Before the vCPU first runs.
+ * @return 0; -EINVAL (NULL, unknown bits); KVM's error
+ */
+KVMHOST_API int kvmhost_x86_vcpu_setup_hyperv(struct kvmhost_vcpu *vcpu, uint32_t enlightenments);
+
 /**
  * Copy the default MSR values a freshly created vCPU gets from
  * kvmhost_x86_vcpu_set_default_msrs(): IA32_MISC_ENABLE = fast strings,

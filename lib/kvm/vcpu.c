@@ -211,3 +211,18 @@ KVMHOST_API int kvmhost_vcpu_set_one_reg(struct kvmhost_vcpu *vcpu, uint64_t id,
 				     (unsigned long long)id);
 	return 0;
 }
+
+KVMHOST_API int kvmhost_vcpu_enable_cap(struct kvmhost_vcpu *vcpu, uint32_t cap, const uint64_t *args)
+{
+	struct kvm_enable_cap ec;
+
+	if (!vcpu)
+		return KH_FAIL(EINVAL, "vcpu is NULL");
+	memset(&ec, 0, sizeof(ec));
+	ec.cap = cap;
+	if (args)
+		memcpy(ec.args, args, sizeof(ec.args));
+	if (ioctl(vcpu->fd, KVM_ENABLE_CAP, &ec) < 0)
+		return KH_FAIL_ERRNO("%s: vCPU %u: KVM_ENABLE_CAP(%u) failed", vcpu->vm->name, vcpu->id, cap);
+	return 0;
+}

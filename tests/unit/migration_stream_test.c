@@ -493,8 +493,8 @@ static void test_x86_state_calls_null(void **state)
 	uint32_t n;
 
 	(void)state;
-	ASSERT_FAILS(kvmhost_x86_vcpu_get_mp_state(NULL, &mp), EINVAL);
-	ASSERT_FAILS(kvmhost_x86_vcpu_set_mp_state(NULL, &mp), EINVAL);
+	ASSERT_FAILS(kvmhost_vcpu_get_mp_state(NULL, &mp), EINVAL);
+	ASSERT_FAILS(kvmhost_vcpu_set_mp_state(NULL, &mp), EINVAL);
 	ASSERT_FAILS(kvmhost_x86_vcpu_get_cpuid(NULL, NULL, 0, &n), EINVAL);
 	ASSERT_FAILS(kvmhost_x86_vcpu_get_tsc_khz(NULL, &n), EINVAL);
 	ASSERT_FAILS(kvmhost_x86_vcpu_set_tsc_khz(NULL, 1000), EINVAL);

@@ -11,6 +11,7 @@
 
 #include "../../core/internal.h"
 #include "../../kvm/kvm_internal.h"
+#include <kvmhost/system.h>
 #include <kvmhost/x86.h>
 
 /* KVM_MAX_CPUID_ENTRIES is 256 today; allow growth far beyond it. */
@@ -27,39 +28,55 @@ static int kh_check_buffer(const struct kvmhost_system *sys, const void *array, 
 	return 0;
 }
 
-KVMHOST_API int kvmhost_x86_system_get_supported_cpuid(struct kvmhost_system *sys, struct kvm_cpuid_entry2 *entries,
-						       uint32_t max, uint32_t *count)
+/* A system ioctl that fills a struct kvm_cpuid2 and answers E2BIG while it is too small: grow and retry, then
+ * copy into the caller's array. */
+static int kh_get_cpuid2(struct kvmhost_system *sys, unsigned long request, const char *name,
+			 struct kvm_cpuid_entry2 *entries, uint32_t max, uint32_t *count, const char *func)
 {
 	struct kvm_cpuid2 *c = NULL;
 	uint32_t n;
 	int r;
 
-	r = kh_check_buffer(sys, entries, max, count, __func__);
+	r = kh_check_buffer(sys, entries, max, count, func);
 	if (r < 0)
 		return r;
 	for (n = KH_CPUID_START;; n *= 2) {
 		c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
 		if (!c)
-			return KH_FAIL(ENOMEM, "cannot allocate %u CPUID entries", n);
+			return kh_fail(ENOMEM, func, "cannot allocate %u CPUID entries", n);
 		c->nent = n;
-		if (ioctl(sys->fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		if (ioctl(sys->fd, request, c) == 0)
 			break;
 		r = errno;
 		free(c);
-		if (r != E2BIG || n >= KH_CPUID_LIMIT) {
-			errno = r;
-			return KH_FAIL_ERRNO("KVM_GET_SUPPORTED_CPUID (%u entries) failed", n);
-		}
+		if (r != E2BIG || n >= KH_CPUID_LIMIT)
+			return kh_fail(r, func, "%s (%u entries) failed: %s", name, n, strerror(r));
 	}
 	*count = c->nent;
 	if (c->nent > max) {
-		r = KH_FAIL(E2BIG, "KVM supports %u CPUID entries; the array holds %u", c->nent, max);
+		r = kh_fail(E2BIG, func, "KVM has %u CPUID entries here; the array holds %u", c->nent, max);
 	} else {
 		memcpy(entries, c->entries, (size_t)c->nent * sizeof(c->entries[0]));
 		r = 0;
 	}
 	free(c);
 	return r;
+}
+
+KVMHOST_API int kvmhost_x86_system_get_supported_cpuid(struct kvmhost_system *sys, struct kvm_cpuid_entry2 *entries,
+						       uint32_t max, uint32_t *count)
+{
+	return kh_get_cpuid2(sys, KVM_GET_SUPPORTED_CPUID, "KVM_GET_SUPPORTED_CPUID", entries, max, count, __func__);
+}
+
+KVMHOST_API int kvmhost_x86_system_get_supported_hv_cpuid(struct kvmhost_system *sys, struct kvm_cpuid_entry2 *entries,
+							  uint32_t max, uint32_t *count)
+{
+	if (sys && kvmhost_system_check_extension(sys, KVM_CAP_SYS_HYPERV_CPUID) <= 0)
+		return KH_FAIL(ENOTSUP, "this KVM has no system-wide KVM_GET_SUPPORTED_HV_CPUID "
+					"(KVM_CAP_SYS_HYPERV_CPUID): no Hyper-V enlightenments here");
+	return kh_get_cpuid2(sys, KVM_GET_SUPPORTED_HV_CPUID, "KVM_GET_SUPPORTED_HV_CPUID", entries, max, count,
+			     __func__);
 }
 
 KVMHOST_API int kvmhost_x86_system_get_msr_index_list(struct kvmhost_system *sys, uint32_t *indices, uint32_t max,

@@ -15,6 +15,7 @@
 #include <kvmhost/vm.h>
 #include <kvmhost/x86.h>
 #include <kvmhost/x86_boot.h>
+#include "platform/platform_internal.h"
 #include <kvmhost/virtio/mmio.h>
 
 #include "../../core/internal.h"
@@ -71,6 +72,8 @@ static int check_options(struct kvmhost_machine *m, struct kh_machine_arch *a)
 		return kh_fail(EINVAL, func, "arch_options flags 0x%x has unknown bits", a->o.flags);
 	if (a->o.reserved0)
 		return kh_fail(EINVAL, func, "arch_options reserved0 must be 0");
+	if (a->o.hyperv && (err = kh_hyperv_check(a->o.hyperv, func)) < 0)
+		return err;
 	if (a->o.debug_exit_port > 0xfffc)
 		return kh_fail(EINVAL, func, "debug_exit_port 0x%x: its 4 ports pass 0xffff", a->o.debug_exit_port);
 	if (c->kernel_format > KVMHOST_X86_BOOT_RAW)

@@ -135,6 +135,22 @@ static int setup_vcpu(struct kvmhost_machine *m, uint32_t i, int reboot)
 	return kvmhost_x86_vcpu_setup_boot(m->cpu[i].vcpu, cpuid, &a->info, &vo);
 }
 
+/* The Hyper-V enlightenments asked for, after the caller's edits: they move KVM's leaves to 0x40000100. */
+static int add_hyperv(struct kvmhost_machine *m, struct kh_machine_arch *a)
+{
+	struct kvm_cpuid_entry2 *hv = calloc(KVMHOST_X86_CPUID_MAX_ENTRIES, sizeof(*hv));
+	uint32_t n = 0;
+	int r;
+
+	if (!hv)
+		return KH_FAIL(ENOMEM, "cannot allocate the Hyper-V leaves");
+	r = kvmhost_x86_system_get_supported_hv_cpuid(m->sys, hv, KVMHOST_X86_CPUID_MAX_ENTRIES, &n);
+	if (r == 0)
+		r = kvmhost_x86_cpuid_add_hyperv(a->cpuid, hv, n, a->o.hyperv);
+	free(hv);
+	return r < 0 ? KH_FAIL(-r, "hyperv: %s", kvmhost_last_error()) : 0;
+}
+
 static int make_cpuid(struct kvmhost_machine *m, struct kh_machine_arch *a)
 {
 	int r;
@@ -152,7 +168,7 @@ static int make_cpuid(struct kvmhost_machine *m, struct kh_machine_arch *a)
 							      (enum kvmhost_x86_cpuid_reg)e->reg, e->set)) < 0)
 			return r;
 	}
-	return 0;
+	return a->o.hyperv ? add_hyperv(m, a) : 0;
 }
 
 int kh_machine_arch_boot(struct kvmhost_machine *m)
@@ -166,6 +182,8 @@ int kh_machine_arch_boot(struct kvmhost_machine *m)
 	for (uint32_t i = 0; i < m->ncpus; i++) {
 		if ((r = kvmhost_vcpu_create(m->vm, i, &m->cpu[i].vcpu)) < 0)
 			return r;
+		if (a->o.hyperv && (r = kvmhost_x86_vcpu_setup_hyperv(m->cpu[i].vcpu, a->o.hyperv)) < 0)
+			return KH_FAIL(-r, "vCPU %u: hyperv: %s", i, kvmhost_last_error());
 		if ((r = setup_vcpu(m, i, 0)) < 0)
 			return KH_FAIL(-r, "vCPU %u: %s", i, kvmhost_last_error());
 	}

@@ -295,8 +295,7 @@ int kh_mig_arch_save_vcpu(struct kvmhost_vcpu *vcpu, struct kh_buf *b)
 		kh_le_put(&p, s->tsc_khz, 4);
 		item(b, T_TSC_KHZ, k, 4);
 	}
-	if ((r = kvmhost_x86_vcpu_get_mp_state(vcpu, &s->mp)) < 0 ||
-	    (r = kvmhost_x86_vcpu_get_regs(vcpu, &s->regs)) < 0 ||
+	if ((r = kvmhost_vcpu_get_mp_state(vcpu, &s->mp)) < 0 || (r = kvmhost_x86_vcpu_get_regs(vcpu, &s->regs)) < 0 ||
 	    (r = kvmhost_x86_vcpu_get_sregs(vcpu, &s->sregs)) < 0)
 		goto out;
 	item(b, T_MP_STATE, &s->mp, sizeof(s->mp));
@@ -658,7 +657,9 @@ int kh_mig_arch_load_vcpu(struct kvmhost_vcpu *vcpu, const struct kh_mig_arch_vc
 		return r;
 	if ((s->present & 1u << T_DEBUGREGS) && (r = kvmhost_x86_vcpu_set_debugregs(vcpu, &s->dregs)) < 0)
 		return r;
-	if ((r = kvmhost_x86_vcpu_set_mp_state(vcpu, &s->mp)) < 0)
+	if (s->mp.mp_state > KVM_MP_STATE_AP_RESET_HOLD) /* from the stream: x86's states end there */
+		return KH_FAIL(EINVAL, "vCPU %u: MP state %u is unknown", kvmhost_vcpu_id(vcpu), s->mp.mp_state);
+	if ((r = kvmhost_vcpu_set_mp_state(vcpu, &s->mp)) < 0)
 		return r;
 	return kvmhost_x86_vcpu_set_events(vcpu, &s->events);
 }

@@ -15,27 +15,6 @@
 
 #define KH_CPUID_MAX 4096u
 
-KVMHOST_API int kvmhost_x86_vcpu_get_mp_state(struct kvmhost_vcpu *vcpu, struct kvm_mp_state *mp)
-{
-	if (!vcpu || !mp)
-		return KH_FAIL(EINVAL, "vcpu or mp is NULL");
-	if (ioctl(vcpu->fd, KVM_GET_MP_STATE, mp) < 0)
-		return KH_FAIL_ERRNO("%s: vCPU %u: KVM_GET_MP_STATE failed", vcpu->vm->name, vcpu->id);
-	return 0;
-}
-
-KVMHOST_API int kvmhost_x86_vcpu_set_mp_state(struct kvmhost_vcpu *vcpu, const struct kvm_mp_state *mp)
-{
-	if (!vcpu || !mp)
-		return KH_FAIL(EINVAL, "vcpu or mp is NULL");
-	if (mp->mp_state > KVM_MP_STATE_AP_RESET_HOLD)
-		return KH_FAIL(EINVAL, "%s: vCPU %u: MP state %u is unknown", vcpu->vm->name, vcpu->id, mp->mp_state);
-	if (ioctl(vcpu->fd, KVM_SET_MP_STATE, mp) < 0)
-		return KH_FAIL_ERRNO("%s: vCPU %u: KVM_SET_MP_STATE(%u) failed", vcpu->vm->name, vcpu->id,
-				     mp->mp_state);
-	return 0;
-}
-
 KVMHOST_API int kvmhost_x86_vcpu_get_cpuid(struct kvmhost_vcpu *vcpu, struct kvm_cpuid_entry2 *entries, uint32_t max,
 					   uint32_t *count)
 {

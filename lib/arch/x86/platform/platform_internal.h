@@ -99,4 +99,8 @@ int kh_acpi_dsdt_body(const struct kvmhost_x86_acpi_device *devices, uint32_t co
 		      const struct kvmhost_x86_acpi_pci_host *pci, uint32_t power_button_gsi, uint8_t **body,
 		      uint32_t *len, const char *func);
 
+/* The Hyper-V enlightenment set's own rules (known bits, SYNIC needs VPINDEX, STIMER needs SYNIC and TIME), for
+ * kvmhost_x86_cpuid_add_hyperv() and the machine's option check (before KVM). Messages name @func. */
+int kh_hyperv_check(uint32_t hv, const char *func);
+
 #endif
