@@ -58,38 +58,69 @@ struct kvmhost_bus_range {
 /** Return value of dispatch when no range claimed the access. */
 #define KVMHOST_BUS_UNCLAIMED 1
 
-/** Create an empty bus. @p name (copied, may be NULL) appears in messages. */
+/**
+ * Create an empty bus. @p name (copied, may be NULL) appears in messages.
+ * @param name the bus's name for messages; copied; may be NULL
+ * @param out receives the new bus
+ * @return 0; -EINVAL for a NULL @p out; -ENOMEM.
+ */
 KVMHOST_API int kvmhost_bus_create(const char *name, struct kvmhost_bus **out);
-/** Destroy a bus. NULL is ignored. */
+/**
+ * Destroy a bus. NULL is ignored.
+ * @param bus the bus
+ */
 KVMHOST_API void kvmhost_bus_destroy(struct kvmhost_bus *bus);
 
 /**
  * Claim a range.
+ * @param bus the bus
+ * @param range the range to claim
  * @return 0; -EINVAL for a bad range; -EEXIST if it overlaps a registered one
  *         (the message names it); -EDEADLK from a callback of this bus.
  */
 KVMHOST_API int kvmhost_bus_register(struct kvmhost_bus *bus, const struct kvmhost_bus_range *range);
 /** Release the range that starts at @p base. -ENOENT if none does;
- * -EDEADLK from a callback of this bus. */
+ * -EDEADLK from a callback of this bus.
+ * @param bus the bus
+ * @param base the base address the range was registered with
+ * @return 0; -ENOENT if no range starts at @p base; -EDEADLK from a callback of this bus; -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_bus_unregister(struct kvmhost_bus *bus, uint64_t base);
-/** Number of registered ranges (negative errno for NULL). */
+/**
+ * Number of registered ranges (negative errno for NULL).
+ * @param bus the bus
+ * @return the number of registered ranges; a negative errno for NULL.
+ */
 KVMHOST_API int kvmhost_bus_count(const struct kvmhost_bus *bus);
 
 /**
  * Read through the bus. An access must lie inside one range.
  * @param len 1 to 8 bytes
+ * @param bus the bus
+ * @param addr the bus address of the access
+ * @param data the buffer to fill
  * @return 0 if a range handled it; KVMHOST_BUS_UNCLAIMED (data set to all
  *         ones) if none did or the access straddles a range's end; a
  *         negative errno from the callback or for bad arguments.
  */
 KVMHOST_API int kvmhost_bus_read(struct kvmhost_bus *bus, uint64_t addr, void *data, uint32_t len);
-/** Write through the bus; return values as kvmhost_bus_read(). */
+/**
+ * Write through the bus; return values as kvmhost_bus_read().
+ * @param bus the bus
+ * @param addr the bus address of the access
+ * @param data the bytes
+ * @param len bytes at @p data
+ * @return as kvmhost_bus_read().
+ */
 KVMHOST_API int kvmhost_bus_write(struct kvmhost_bus *bus, uint64_t addr, const void *data, uint32_t len);
 
 /**
  * Dispatch a vCPU exit: KVMHOST_EXIT_IO to @p pio (each of the count
  * accesses of string I/O, all to the same port, data packed with stride
  * size; the first callback error ends it), KVMHOST_EXIT_MMIO to @p mmio.
+ * @param pio the port I/O bus
+ * @param mmio the MMIO bus
+ * @param exit the exit, as kvmhost_vcpu_run() gave it
  * @return 0 if handled; KVMHOST_BUS_UNCLAIMED if no range claimed it (reads
  *         got all ones); -ENOTSUP if the exit is not IO/MMIO or its bus is
  *         NULL; -EINVAL for a NULL or malformed exit; a callback's negative errno.

@@ -117,12 +117,15 @@ struct kvmhost_device_ops {
 
 /**
  * Create an empty registry.
+ * @param out receives the new device registry
  * @return 0; -EINVAL for NULL @p out; -ENOMEM.
  */
 KVMHOST_API int kvmhost_device_registry_create(struct kvmhost_device_registry **out);
 
 /** Destroy a registry. No op is called; the devices stay as they are.
- * NULL is ignored. */
+ * NULL is ignored.
+ * @param r the device registry
+ */
 KVMHOST_API void kvmhost_device_registry_destroy(struct kvmhost_device_registry *r);
 
 /**
@@ -136,6 +139,7 @@ KVMHOST_API void kvmhost_device_registry_destroy(struct kvmhost_device_registry 
  *                      refuses a record of a newer version
  * @param ops           the device's ops (copied); must not be NULL
  * @param opaque        passed to every op; may be NULL
+ * @param r the device registry
  * @return 0; -EINVAL (NULL @p r, @p id or @p ops, a bad id, an ops table
  *         whose size is smaller than its size field); -E2BIG (an ops table
  *         with ops this library does not know); -EEXIST (the id is taken);
@@ -149,11 +153,17 @@ KVMHOST_API int kvmhost_device_registry_add(struct kvmhost_device_registry *r, c
 /**
  * Remove a device (no op is called: a device removed while paused stays
  * paused). The others keep their order.
+ * @param r the device registry
+ * @param id the id the device was added under
  * @return 0; -EINVAL for NULL; -ENOENT if no device has that id.
  */
 KVMHOST_API int kvmhost_device_registry_remove(struct kvmhost_device_registry *r, const char *id);
 
-/** Return the number of devices, or -EINVAL for NULL. */
+/**
+ * Return the number of devices, or -EINVAL for NULL.
+ * @param r the device registry
+ * @return the number of devices, or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_device_registry_count(struct kvmhost_device_registry *r);
 
 /**
@@ -161,6 +171,8 @@ KVMHOST_API int kvmhost_device_registry_count(struct kvmhost_device_registry *r)
  * @param id      receives the id, NUL-terminated; may be NULL
  * @param id_len  bytes at @p id; KVMHOST_DEVICE_ID_MAX + 1 always suffices
  * @param state_version receives the registered state version; may be NULL
+ * @param r the device registry
+ * @param index the device's position, 0 to kvmhost_device_registry_count() - 1
  * @return 0; -EINVAL for NULL @p r; -ENOENT for an index past the end;
  *         -ERANGE if the id does not fit @p id_len.
  */
@@ -171,6 +183,7 @@ KVMHOST_API int kvmhost_device_registry_get(struct kvmhost_device_registry *r, u
  * Reset every device, in registration order. A failure does not stop the
  * others from being reset. The pause state does not change (a paused
  * registry stays paused).
+ * @param r the device registry
  * @return 0; -EINVAL for NULL; else the first failing op's error, with a
  *         message naming the device.
  */
@@ -180,6 +193,7 @@ KVMHOST_API int kvmhost_device_registry_reset(struct kvmhost_device_registry *r)
  * Pause every device, in registration order. If one fails, the devices
  * already paused are resumed (in reverse order) and the registry stays
  * running.
+ * @param r the device registry
  * @return 0; -EINVAL for NULL; -EBUSY if already paused; else the failing
  *         pause op's error, with a message naming the device.
  */
@@ -189,17 +203,24 @@ KVMHOST_API int kvmhost_device_registry_pause(struct kvmhost_device_registry *r)
  * Resume every device, in reverse registration order. A failure does not
  * stop the others from being resumed; the registry counts as running
  * afterwards either way (the failed device is in whatever state its op left).
+ * @param r the device registry
  * @return 0; -EINVAL for NULL or a registry that is not paused; else the
  *         first failing op's error, with a message naming the device.
  */
 KVMHOST_API int kvmhost_device_registry_resume(struct kvmhost_device_registry *r);
 
-/** Return 1 if the registry is paused, 0 if not, -EINVAL for NULL. */
+/**
+ * Return 1 if the registry is paused, 0 if not, -EINVAL for NULL.
+ * @param r the device registry
+ * @return 1 if the registry is paused, 0 if not, -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_device_registry_is_paused(struct kvmhost_device_registry *r);
 
 /**
  * Bytes kvmhost_device_registry_save() needs now: the header, each record's
  * overhead and id, and what each state_size op says.
+ * @param r the device registry
+ * @param size receives the bytes needed
  * @return 0; -EINVAL for NULL; -EOVERFLOW past SIZE_MAX; a state_size op's
  *         error, naming the device.
  */
@@ -213,6 +234,9 @@ KVMHOST_API int kvmhost_device_registry_save_size(struct kvmhost_device_registry
  * too.
  * @param used receives the bytes written (the container's total); may be
  *        NULL
+ * @param r the device registry
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL @p r or @p buf, or a save op that said it
  *         wrote more than state_size; -ENOSPC if @p len is too small (the
  *         message says how much is needed); -EOVERFLOW; an op's error, naming
@@ -228,6 +252,9 @@ KVMHOST_API int kvmhost_device_registry_save(struct kvmhost_device_registry *r, 
  * whatever state its op left (the library's devices leave theirs untouched),
  * and the later ones are untouched: the machine is a mix of two states, and
  * the caller must reset the registry or destroy the machine.
+ * @param r the device registry
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL or a container that is malformed, truncated,
  *         damaged (a CRC mismatch), of another format, with trailing bytes,
  *         a duplicate id, or state data for a device that has no restore op;
@@ -252,6 +279,9 @@ typedef int (*kvmhost_device_record_fn)(void *opaque, const char *id, uint32_t s
  * not whether any registry would accept it) and list its records, for tools
  * and tests. Nothing is called unless the whole container is well formed.
  * @param fn called per record; may be NULL (check only)
+ * @param buf the bytes
+ * @param len bytes at @p buf
+ * @param opaque passed to @p fn
  * @return the number of records (>= 0); -EINVAL for NULL @p buf or a
  *         malformed container (the message says where); else what @p fn
  *         returned to stop the walk.

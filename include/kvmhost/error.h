@@ -50,6 +50,7 @@ typedef void (*kvmhost_log_fn)(enum kvmhost_log_level level, const char *msg, vo
  * "kvmhost_vm_add_memory: region [0x1000, 0x3000) overlaps slot 0: Invalid argument".
  * Successful calls do not clear it. Never returns NULL; returns "" when no
  * call has failed on this thread.
+ * @return the message left by the last failed call on this thread.
  */
 KVMHOST_API const char *kvmhost_last_error(void);
 

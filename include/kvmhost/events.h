@@ -29,13 +29,20 @@ struct kvmhost_vm;
  * Create an eventfd (close-on-exec).
  * @param flags KVMHOST_EVENTFD_* flags
  * @param fd    receives the fd; the caller closes it
+ * @return 0 and *fd set; -EINVAL for NULL or unknown flags; eventfd()'s error.
  */
 KVMHOST_API int kvmhost_eventfd_create(uint32_t flags, int *fd);
 /** Add @p value (1 to 2^64 - 2) to an eventfd's counter. -EAGAIN if
- * non-blocking and the counter would overflow. */
+ * non-blocking and the counter would overflow.
+ * @param fd the eventfd
+ * @param value what to add
+ * @return 0; -EAGAIN if non-blocking and the counter would overflow; -EINVAL for a bad value; write()'s error.
+ */
 KVMHOST_API int kvmhost_eventfd_signal(int fd, uint64_t value);
 /**
  * Read and reset an eventfd's counter.
+ * @param fd the eventfd
+ * @param value receives the counter's value
  * @return 0 with *value set; -EAGAIN if non-blocking and zero.
  */
 KVMHOST_API int kvmhost_eventfd_consume(int fd, uint64_t *value);
@@ -58,10 +65,18 @@ struct kvmhost_ioeventfd_options {
 };
 
 /** Register an ioeventfd (KVM_IOEVENTFD). -EINVAL for bad options (ports
- * end at 0xffff); -EEXIST if the same one exists. */
+ * end at 0xffff); -EEXIST if the same one exists.
+ * @param vm the VM
+ * @param opts the options (struct kvmhost_ioeventfd_options; size rules as every options struct)
+ * @return 0; -EINVAL for bad options (ports end at 0xffff); -EEXIST if the same one exists; KVM's error.
+ */
 KVMHOST_API int kvmhost_vm_add_ioeventfd(struct kvmhost_vm *vm, const struct kvmhost_ioeventfd_options *opts);
 /** Unregister an ioeventfd given the same options it was added with.
- * -ENOENT if there is none. */
+ * -ENOENT if there is none.
+ * @param vm the VM
+ * @param opts the options (struct kvmhost_ioeventfd_options; size rules as every options struct)
+ * @return 0; -ENOENT if there is none; -EINVAL for bad options.
+ */
 KVMHOST_API int kvmhost_vm_remove_ioeventfd(struct kvmhost_vm *vm, const struct kvmhost_ioeventfd_options *opts);
 
 /**
@@ -71,12 +86,20 @@ KVMHOST_API int kvmhost_vm_remove_ioeventfd(struct kvmhost_vm *vm, const struct 
  *        KVM signals when the guest EOIs a level-triggered @p gsi, after
  *        which the line is lowered and the device may raise it again.
  *        Needs KVM_CAP_IRQFD_RESAMPLE (-ENOTSUP) and, on x86, a FULL irqchip.
+ * @param vm the VM
+ * @param fd the eventfd that raises the interrupt when signalled
+ * @param gsi the global system interrupt (GSI)
  * @return 0; -EEXIST if @p fd is already an irqfd of this VM; -EINVAL
  *         (with the likely cause) for what KVM refuses.
  */
 KVMHOST_API int kvmhost_vm_add_irqfd(struct kvmhost_vm *vm, int fd, uint32_t gsi, int resample_fd);
 /** Detach an irqfd. Detaching a pair that is not attached is not an error
- * (KVM ignores it). */
+ * (KVM ignores it).
+ * @param vm the VM
+ * @param fd the eventfd it was attached with
+ * @param gsi the global system interrupt (GSI)
+ * @return 0; -EINVAL for NULL or a bad fd; KVM's error.
+ */
 KVMHOST_API int kvmhost_vm_remove_irqfd(struct kvmhost_vm *vm, int fd, uint32_t gsi);
 
 #ifdef __cplusplus

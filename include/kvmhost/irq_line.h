@@ -69,6 +69,9 @@ KVMHOST_API int kvmhost_irq_line_create(const struct kvmhost_irq_line_options *o
  * kvmhost_vm_set_irq_line() (KVM_IRQ_LINE; needs an in-kernel irqchip by the
  * time the line first changes). The VM must outlive the line. The line is
  * not lowered when destroyed.
+ * @param vm the VM
+ * @param gsi the global system interrupt (GSI)
+ * @param out receives the new interrupt line
  * @return 0; -EINVAL for a NULL @p vm or @p out; -ENOMEM.
  */
 KVMHOST_API int kvmhost_irq_line_create_gsi(struct kvmhost_vm *vm, uint32_t gsi, struct kvmhost_irq_line **out);
@@ -78,23 +81,33 @@ KVMHOST_API int kvmhost_irq_line_create_gsi(struct kvmhost_vm *vm, uint32_t gsi,
  * kvmhost_vm_add_irqfd() without a resample fd): each 0 -> 1 change signals
  * @p fd once; 1 -> 0 only records the level. The caller keeps owning @p fd
  * and closes it after destroying the line.
+ * @param fd the eventfd; not owned
+ * @param out receives the new interrupt line
  * @return 0; -EINVAL for a negative @p fd or NULL @p out; -ENOMEM.
  */
 KVMHOST_API int kvmhost_irq_line_create_irqfd(int fd, struct kvmhost_irq_line **out);
 
-/** Destroy a line. NULL is ignored. No device may still use it. */
+/**
+ * Destroy a line. NULL is ignored. No device may still use it.
+ * @param line the interrupt line
+ */
 KVMHOST_API void kvmhost_irq_line_destroy(struct kvmhost_irq_line *line);
 
 /**
  * Set the line's level. Passes a change on to the line's target; setting the
  * level it already has does nothing.
  * @param level 0 or 1
+ * @param line the interrupt line
  * @return 0; -EINVAL for a NULL line or another level; the target's negative
  *         errno (the level is then unchanged).
  */
 KVMHOST_API int kvmhost_irq_line_set(struct kvmhost_irq_line *line, int level);
 
-/** Return the line's current level (0 or 1), or -EINVAL for NULL. */
+/**
+ * Return the line's current level (0 or 1), or -EINVAL for NULL.
+ * @param line the interrupt line
+ * @return the line's current level (0 or 1), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_irq_line_level(struct kvmhost_irq_line *line);
 
 #ifdef __cplusplus

@@ -117,14 +117,16 @@ enum kvmhost_machine_ram_backing {
 					    *   size), mapped shared: RAM_SHARED must be set */
 };
 
-/** @name RAM flags (kvmhost_machine_options.ram_flags) @{ */
+/** @name RAM flags (kvmhost_machine_options.ram_flags) */
+/** @{ */
 #define KVMHOST_MACHINE_RAM_SHARED    (1u << 0) /**< map RAM shared (another process may map it too) */
 #define KVMHOST_MACHINE_RAM_THP	      (1u << 1) /**< ask for transparent huge pages */
 #define KVMHOST_MACHINE_RAM_PREFAULT  (1u << 2) /**< populate RAM at creation */
 #define KVMHOST_MACHINE_RAM_LOG_DIRTY (1u << 3) /**< KVM dirty logging on from the start (for migration) */
 /** @} */
 
-/** @name Machine flags (kvmhost_machine_options.flags) @{ */
+/** @name Machine flags (kvmhost_machine_options.flags) */
+/** @{ */
 /** No I/O thread: the embedder serves kvmhost_machine_io_fd() with kvmhost_machine_dispatch(). */
 #define KVMHOST_MACHINE_EXTERNAL_IO (1u << 0)
 /** Incoming: the machine is the destination of kvmhost_machine_restore() (migration.h). create builds it as
@@ -370,8 +372,9 @@ struct kvmhost_machine_event {
 	char device[KVMHOST_MACHINE_NAME_MAX + 1]; /**< DEVICE_BROKEN: the device's id */
 };
 
-/** Counters of one vCPU. Output struct (size rules as stop_info). */
+/** Entries of kvmhost_machine_vcpu_stats.exits: one per enum kvmhost_exit_reason value below it. */
 #define KVMHOST_MACHINE_EXIT_REASONS 32u
+/** Counters of one vCPU. Output struct (size rules as stop_info). */
 struct kvmhost_machine_vcpu_stats {
 	size_t size;   /**< set by the caller: sizeof(struct kvmhost_machine_vcpu_stats) */
 	uint64_t runs; /**< kvmhost_vcpu_run() calls */
@@ -392,6 +395,8 @@ struct kvmhost_machine_device_stats {
  * devices on their transport, the kernel loaded and the vCPUs set up to
  * enter it. No thread runs yet. On failure nothing is left (no fd, thread,
  * allocation or file) and the message names the option or step.
+ * @param opts the options (struct kvmhost_machine_options; size rules as every options struct)
+ * @param out receives the new machine
  * @return 0 and *out set; -EINVAL for NULL or a bad option (the message names
  *         it); -E2BIG for unknown non-zero fields in the options, an array
  *         element or the arch options; -ENOEXEC and the loaders' errors for a
@@ -412,6 +417,7 @@ KVMHOST_API int kvmhost_machine_create(const struct kvmhost_machine_options *opt
  * created, written or kept. create runs the same checks first, so a VMM
  * that calls this before create can tell a bad configuration (this fails)
  * from a host that cannot run it (create fails).
+ * @param opts the options (struct kvmhost_machine_options; size rules as every options struct)
  * @return 0; the errors kvmhost_machine_create() gives for the same options
  *         and files (-EINVAL, -E2BIG, -ENOENT, -EACCES, -ENOEXEC, the
  *         loaders' errors, ...), with a message naming the option or file.
@@ -421,11 +427,13 @@ KVMHOST_API int kvmhost_machine_check(const struct kvmhost_machine_options *opts
 /**
  * Stop the machine if it runs (reason REQUESTED), join its threads and free
  * everything it made. NULL is ignored. Not from the machine's own threads.
+ * @param machine the machine
  */
 KVMHOST_API void kvmhost_machine_destroy(struct kvmhost_machine *machine);
 
 /**
  * Start the vCPU threads (and the I/O thread): CREATED -> RUNNING.
+ * @param machine the machine
  * @return 0; -EINVAL (NULL, not CREATED); -EDEADLK (a machine thread);
  *         pthread_create's error (the machine is then STOPPED, HOST_ERROR).
  */
@@ -434,6 +442,7 @@ KVMHOST_API int kvmhost_machine_start(struct kvmhost_machine *machine);
 /**
  * Pause: RUNNING -> PAUSED; returns once the machine is quiet (file comment).
  * Pausing a PAUSED machine does nothing.
+ * @param machine the machine
  * @return 0; -EINVAL (NULL, CREATED or STOPPED); -EDEADLK; -ECANCELED when
  *         the machine stopped meanwhile; a device's pause error (the machine
  *         then runs on, as before the call).
@@ -442,6 +451,7 @@ KVMHOST_API int kvmhost_machine_pause(struct kvmhost_machine *machine);
 
 /**
  * Resume: PAUSED -> RUNNING. Resuming a RUNNING machine does nothing.
+ * @param machine the machine
  * @return 0; -EINVAL (NULL, CREATED or STOPPED); -EDEADLK; a device's resume
  *         error (the machine stays PAUSED).
  */
@@ -452,6 +462,7 @@ KVMHOST_API int kvmhost_machine_resume(struct kvmhost_machine *machine);
  * button, a Generic Event Device in the DSDT; the guest's OS decides what to
  * do, and a guest without ACPI ignores it). The machine stops when the guest
  * powers off; use kvmhost_machine_stop() to stop it regardless.
+ * @param machine the machine
  * @return 0; -EINVAL (NULL, not RUNNING or PAUSED: a paused guest sees it
  *         on resume); -ENOTSUP when the platform has no power button (x86:
  *         ACPI off); the interrupt's error.
@@ -461,6 +472,7 @@ KVMHOST_API int kvmhost_machine_request_poweroff(struct kvmhost_machine *machine
 /**
  * Reset the machine as if the guest had asked: on_reset decides (stop with
  * RESET, or reboot). Asynchronous.
+ * @param machine the machine
  * @return 0; -EINVAL (NULL, not RUNNING or PAUSED; a paused machine reboots
  *         on resume).
  */
@@ -470,6 +482,7 @@ KVMHOST_API int kvmhost_machine_request_reset(struct kvmhost_machine *machine);
  * Stop the machine (reason REQUESTED unless it stopped already) and return
  * at once: the vCPUs are kicked out of the guest and the threads end;
  * kvmhost_machine_wait() waits for that. A CREATED machine becomes STOPPED.
+ * @param machine the machine
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_machine_stop(struct kvmhost_machine *machine);
@@ -478,16 +491,23 @@ KVMHOST_API int kvmhost_machine_stop(struct kvmhost_machine *machine);
  * Wait until the machine is STOPPED and its threads have ended (then block
  * requests in flight are complete and the devices quiet).
  * @param timeout_ms -1: forever; 0: just check
+ * @param machine the machine
  * @return 0 once stopped; -ETIMEDOUT; -EINVAL (NULL, or CREATED: it cannot
  *         stop by itself); -EDEADLK (a machine thread).
  */
 KVMHOST_API int kvmhost_machine_wait(struct kvmhost_machine *machine, int timeout_ms);
 
-/** Return the enum kvmhost_machine_state, or -EINVAL for NULL. */
+/**
+ * Return the enum kvmhost_machine_state, or -EINVAL for NULL.
+ * @param machine the machine
+ * @return the enum kvmhost_machine_state, or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_machine_get_state(struct kvmhost_machine *machine);
 
 /**
  * Fill @p info with why the machine stopped (reason NONE while it has not).
+ * @param machine the machine
+ * @param info receives the stop information; set its size field first
  * @return 0; -EINVAL for NULL or a size below sizeof(size_t).
  */
 KVMHOST_API int kvmhost_machine_get_stop_info(struct kvmhost_machine *machine, struct kvmhost_machine_stop_info *info);
@@ -495,11 +515,16 @@ KVMHOST_API int kvmhost_machine_get_stop_info(struct kvmhost_machine *machine, s
 /**
  * Return an eventfd (non-blocking, owned by the machine) that is readable
  * while kvmhost_machine_next_event() has events; -EINVAL for NULL.
+ * @param machine the machine
+ * @return an eventfd (non-blocking, owned by the machine) that is readable while kvmhost_machine_next_event() has
+ * events; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_machine_event_fd(struct kvmhost_machine *machine);
 
 /**
  * Take the oldest queued event.
+ * @param machine the machine
+ * @param event receives the event; set its size field first
  * @return 1 and *event filled; 0 when the queue is empty; -EINVAL.
  */
 KVMHOST_API int kvmhost_machine_next_event(struct kvmhost_machine *machine, struct kvmhost_machine_event *event);
@@ -507,6 +532,9 @@ KVMHOST_API int kvmhost_machine_next_event(struct kvmhost_machine *machine, stru
 /**
  * Read one vCPU's counters (consistent enough for monitoring: each counter
  * is read atomically, not all at one instant).
+ * @param machine the machine
+ * @param vcpu the vCPU's index, 0 to vcpu_count - 1
+ * @param stats receives the counters; set its size field first
  * @return 0; -EINVAL (NULL, bad size); -ERANGE for a vCPU index out of range.
  */
 KVMHOST_API int kvmhost_machine_get_vcpu_stats(struct kvmhost_machine *machine, uint32_t vcpu,
@@ -514,6 +542,9 @@ KVMHOST_API int kvmhost_machine_get_vcpu_stats(struct kvmhost_machine *machine, 
 
 /**
  * Read the counters of device @p index (its place in the options' devices).
+ * @param machine the machine
+ * @param index the device's index in kvmhost_machine_options.devices
+ * @param stats receives the counters; set its size field first
  * @return 0; -EINVAL; -ERANGE for an index out of range.
  */
 KVMHOST_API int kvmhost_machine_get_device_stats(struct kvmhost_machine *machine, uint32_t index,
@@ -522,43 +553,82 @@ KVMHOST_API int kvmhost_machine_get_device_stats(struct kvmhost_machine *machine
 /**
  * KVMHOST_MACHINE_EXTERNAL_IO: the fd to watch for readability (an epoll fd;
  * the machine's own thread watches it otherwise). -EINVAL for NULL.
+ * @param machine the machine
+ * @return the epoll fd to watch (owned by the machine); -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_machine_io_fd(struct kvmhost_machine *machine);
 
 /**
  * KVMHOST_MACHINE_EXTERNAL_IO: serve what is ready, waiting up to
  * @p timeout_ms (0: do not wait, -1: forever) for something to be.
+ * @param machine the machine
+ * @param timeout_ms milliseconds to wait; -1: forever, 0: just check
  * @return the number of handlers run (0 when nothing was ready); -EINVAL
  *         (NULL, or the machine has its own I/O thread); -EDEADLK from the
  *         event callback; the loop's error.
  */
 KVMHOST_API int kvmhost_machine_dispatch(struct kvmhost_machine *machine, int timeout_ms);
 
-/** The machine's name (never NULL for a machine; NULL for NULL). */
+/**
+ * The machine's name (never NULL for a machine; NULL for NULL).
+ * @param machine the machine
+ * @return the machine's name; NULL for NULL.
+ */
 KVMHOST_API const char *kvmhost_machine_name(const struct kvmhost_machine *machine);
-/** The machine's KVM VM, for the primitives (vm.h, memory.h); NULL for NULL. */
+/**
+ * The machine's KVM VM, for the primitives (vm.h, memory.h); NULL for NULL.
+ * @param machine the machine
+ * @return the VM, owned by the machine; NULL for NULL.
+ */
 KVMHOST_API struct kvmhost_vm *kvmhost_machine_vm(struct kvmhost_machine *machine);
-/** The machine's guest memory map (memory.h: dirty bitmaps, checked access); NULL for NULL. */
+/**
+ * The machine's guest memory map (memory.h: dirty bitmaps, checked access); NULL for NULL.
+ * @param machine the machine
+ * @return the guest memory map, owned by the machine; NULL for NULL.
+ */
 KVMHOST_API struct kvmhost_memory *kvmhost_machine_memory(struct kvmhost_machine *machine);
-/** Number of vCPUs; 0 for NULL. */
+/**
+ * Number of vCPUs; 0 for NULL.
+ * @param machine the machine
+ * @return the number of vCPUs; 0 for NULL.
+ */
 KVMHOST_API uint32_t kvmhost_machine_vcpu_count(const struct kvmhost_machine *machine);
 /**
  * The host thread id (gettid()) of vCPU @p index's thread, for monitoring
  * (QMP's query-cpus-fast, CPU pinning tools). Any thread, any time.
+ * @param machine the machine
+ * @param index the vCPU's index, 0 to vcpu_count - 1
  * @return the id once the thread has started; 0 before; -EINVAL for NULL;
  *         -ERANGE for an index out of range.
  */
 KVMHOST_API long kvmhost_machine_vcpu_thread_id(struct kvmhost_machine *machine, uint32_t index);
-/** vCPU @p index (its state calls only while the machine is CREATED, PAUSED or STOPPED); NULL if out of range. */
+/**
+ * vCPU @p index (its state calls only while the machine is CREATED, PAUSED or STOPPED); NULL if out of range.
+ * @param machine the machine
+ * @param index the vCPU's index, 0 to vcpu_count - 1
+ * @return the vCPU, owned by the machine; NULL for NULL or an index out of range.
+ */
 KVMHOST_API struct kvmhost_vcpu *kvmhost_machine_vcpu(struct kvmhost_machine *machine, uint32_t index);
-/** The framework device of virtio device @p index (its own calls, e.g. state save while paused); NULL if none. */
+/**
+ * The framework device of virtio device @p index (its own calls, e.g. state save while paused); NULL if none.
+ * @param machine the machine
+ * @param index the device's index in kvmhost_machine_options.devices
+ * @return the framework device, owned by the machine; NULL if there is none at @p index.
+ */
 KVMHOST_API struct kvmhost_virtio_device *kvmhost_machine_virtio_device(struct kvmhost_machine *machine,
 									uint32_t index);
 /** The machine's device registry (device_registry.h), where its platform devices are registered (x86:
  * machine_x86.h) and then its virtio devices, each under its id (virtio-blk with a pause that drains it): save
- * and restore their state through it while the machine is PAUSED (or CREATED). NULL for NULL. */
+ * and restore their state through it while the machine is PAUSED (or CREATED). NULL for NULL.
+ * @param machine the machine
+ * @return the registry, owned by the machine; NULL for NULL.
+ */
 KVMHOST_API struct kvmhost_device_registry *kvmhost_machine_registry(struct kvmhost_machine *machine);
-/** A static name for an enum kvmhost_machine_stop_reason ("poweroff", "reset", ...). */
+/**
+ * A static name for an enum kvmhost_machine_stop_reason ("poweroff", "reset", ...).
+ * @param reason an enum kvmhost_machine_stop_reason value
+ * @return a static string; an unknown reason has a name too (never NULL).
+ */
 KVMHOST_API const char *kvmhost_machine_stop_reason_name(uint32_t reason);
 
 #ifdef __cplusplus

@@ -33,7 +33,8 @@ extern "C" {
 /** GSI of the ACPI power button's Generic Event Device (edge, active high). */
 #define KVMHOST_MACHINE_X86_POWER_BUTTON_GSI 9u
 
-/** @name x86 machine flags (kvmhost_machine_x86_options.flags) @{ */
+/** @name x86 machine flags (kvmhost_machine_x86_options.flags) */
+/** @{ */
 #define KVMHOST_MACHINE_X86_NO_ACPI	   (1u << 0) /**< no ACPI tables (MP table only; no power button) */
 #define KVMHOST_MACHINE_X86_NO_MPTABLE	   (1u << 1) /**< no MP table */
 #define KVMHOST_MACHINE_X86_LINUX_ENTRY_32 (1u << 2) /**< a bzImage enters at 32 bits */

@@ -97,6 +97,7 @@ struct kvmhost_memory_options {
 
 /**
  * Create an empty, standalone guest memory map (no KVM involved).
+ * @param out receives the new VM's guest memory (memory.h)
  * @return 0 or -EINVAL/-ENOMEM.
  */
 KVMHOST_API int kvmhost_memory_create(struct kvmhost_memory **out);
@@ -104,12 +105,16 @@ KVMHOST_API int kvmhost_memory_create(struct kvmhost_memory **out);
 /** Destroy a standalone map and unmap its regions (memory of
  * KVMHOST_MEMORY_HOST_POINTER regions stays mapped). NULL is ignored. The map
  * of a VM (kvmhost_vm_memory()) is refused: nothing happens but the last
- * error (and an error log message); it goes with kvmhost_vm_destroy(). */
+ * error (and an error log message); it goes with kvmhost_vm_destroy().
+ * @param mem the VM's guest memory (memory.h)
+ */
 KVMHOST_API void kvmhost_memory_destroy(struct kvmhost_memory *mem);
 
 /**
  * Add a region to a standalone map.
  * @param region receives the new region's handle; may be NULL
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_memory_options; size rules as every options struct)
  * @return 0; -EINVAL for NULL @p mem or @p opts, a bad option (unaligned,
  *         zero length, wrapping, ending at 2^64, unknown backing or flag, a
  *         field of another backing set, KVMHOST_MEMORY_LOG_DIRTY, FILE with
@@ -126,16 +131,27 @@ KVMHOST_API int kvmhost_memory_add_region(struct kvmhost_memory *mem, const stru
 
 /** Remove a region from a standalone map and unmap it (a HOST_POINTER
  * region's memory is never unmapped). -ENOENT if not in @p mem, -EINVAL for
- * NULL or a VM's map, -EDEADLK from this map's for_each callback. */
+ * NULL or a VM's map, -EDEADLK from this map's for_each callback.
+ * @param mem the VM's guest memory (memory.h)
+ * @param region the memory region
+ * @return 0; -ENOENT if @p region is not in @p mem; -EINVAL for NULL or a VM's map; -EDEADLK from this map's for_each
+ * callback.
+ */
 KVMHOST_API int kvmhost_memory_remove_region(struct kvmhost_memory *mem, struct kvmhost_memory_region *region);
 
-/** Return the VM's memory map, for the access functions below (NULL for NULL). */
+/**
+ * Return the VM's memory map, for the access functions below (NULL for NULL).
+ * @param vm the VM
+ * @return the VM's memory map, for the access functions below (NULL for NULL).
+ */
 KVMHOST_API struct kvmhost_memory *kvmhost_vm_memory(struct kvmhost_vm *vm);
 
 /**
  * Add a region to a VM and register it as a KVM memory slot (the lowest free
  * slot number, below kvmhost_system_max_memslots()).
  * @param region receives the new region's handle; may be NULL
+ * @param vm the VM
+ * @param opts the options (struct kvmhost_memory_options; size rules as every options struct)
  * @return as kvmhost_memory_add_region() (KVMHOST_MEMORY_LOG_DIRTY allowed),
  *         plus -ENOSPC when the VM has no free slot, -ENOTSUP for READONLY
  *         without KVM_CAP_READONLY_MEM, and KVM_SET_USER_MEMORY_REGION's error.
@@ -145,24 +161,50 @@ KVMHOST_API int kvmhost_vm_add_memory(struct kvmhost_vm *vm, const struct kvmhos
 
 /** Unregister a region's slot from KVM, then remove and unmap it. -ENOENT if
  * the region is not the VM's; if KVM refuses to delete the slot, the region
- * stays as it was and its error is returned. */
+ * stays as it was and its error is returned.
+ * @param vm the VM
+ * @param region the memory region
+ * @return 0; -ENOENT if the region is not the VM's; -EINVAL for NULL; KVM's error when it refuses to delete the slot.
+ */
 KVMHOST_API int kvmhost_vm_remove_memory(struct kvmhost_vm *vm, struct kvmhost_memory_region *region);
 
-/** Guest physical start of a region (0 for NULL). */
+/**
+ * Guest physical start of a region (0 for NULL).
+ * @param region the memory region
+ * @return the region's guest physical start; 0 for NULL.
+ */
 KVMHOST_API uint64_t kvmhost_memory_region_gpa(const struct kvmhost_memory_region *region);
-/** Length of a region in bytes (0 for NULL). */
+/**
+ * Length of a region in bytes (0 for NULL).
+ * @param region the memory region
+ * @return the region's length in bytes; 0 for NULL.
+ */
 KVMHOST_API uint64_t kvmhost_memory_region_length(const struct kvmhost_memory_region *region);
-/** Host address of a region's mapping (NULL for NULL). */
+/**
+ * Host address of a region's mapping (NULL for NULL).
+ * @param region the memory region
+ * @return the host address of the mapping; NULL for NULL.
+ */
 KVMHOST_API void *kvmhost_memory_region_host_addr(const struct kvmhost_memory_region *region);
 /** File descriptor backing a region (memfd, hugetlb or the region's own
  * duplicate of a file's fd), or -ENOENT for anonymous and host-pointer
  * regions, -EINVAL for NULL. The region keeps ownership; the fd is
- * close-on-exec. */
+ * close-on-exec.
+ * @param region the memory region
+ * @return the fd (owned by the region); -ENOENT for anonymous and host-pointer regions; -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_memory_region_fd(const struct kvmhost_memory_region *region);
-/** KVM slot number of a VM region, or -ENOENT for a standalone region, -EINVAL for NULL. */
+/**
+ * KVM slot number of a VM region, or -ENOENT for a standalone region, -EINVAL for NULL.
+ * @param region the memory region
+ * @return the KVM slot number; -ENOENT for a standalone region; -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_memory_region_slot(const struct kvmhost_memory_region *region);
 /** KVMHOST_MEMORY_* flags of a region: those it was created with, with
- * KVMHOST_MEMORY_LOG_DIRTY following kvmhost_vm_set_dirty_logging(). 0 for NULL. */
+ * KVMHOST_MEMORY_LOG_DIRTY following kvmhost_vm_set_dirty_logging(). 0 for NULL.
+ * @param region the memory region
+ * @return the region's KVMHOST_MEMORY_* flags; 0 for NULL.
+ */
 KVMHOST_API uint32_t kvmhost_memory_region_flags(const struct kvmhost_memory_region *region);
 
 /**
@@ -170,6 +212,8 @@ KVMHOST_API uint32_t kvmhost_memory_region_flags(const struct kvmhost_memory_reg
  * the walk: @p fn may use the access functions, but adding or removing
  * regions of this map from @p fn fails with -EDEADLK.
  * @param fn called per region; a non-zero return stops the walk and is returned
+ * @param mem the VM's guest memory (memory.h)
+ * @param opaque passed to @p fn
  * @return 0, -EINVAL, or the first non-zero value @p fn returned
  */
 KVMHOST_API int kvmhost_memory_for_each_region(struct kvmhost_memory *mem,
@@ -181,6 +225,10 @@ KVMHOST_API int kvmhost_memory_for_each_region(struct kvmhost_memory *mem,
  * [@p gpa, @p gpa + @p len) must lie inside one region.
  * Writes through the pointer are invisible to KVM's dirty log: call
  * kvmhost_memory_mark_dirty() after writing.
+ * @param mem the VM's guest memory (memory.h)
+ * @param gpa a guest physical address
+ * @param len bytes of the range; non-zero
+ * @param host receives the host pointer to @p gpa
  * @return 0 and *host set; -EFAULT (and *host NULL) if any byte is outside
  *         one region; -EINVAL for NULL arguments or zero length.
  */
@@ -188,27 +236,54 @@ KVMHOST_API int kvmhost_memory_translate(struct kvmhost_memory *mem, uint64_t gp
 
 /** Copy @p len bytes of guest memory at @p gpa into @p buf. May span adjacent
  * regions. -EFAULT (and nothing copied) if any byte is outside memory;
- * -EINVAL for NULL or zero length. */
+ * -EINVAL for NULL or zero length.
+ * @param mem the VM's guest memory (memory.h)
+ * @param gpa a guest physical address
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
+ * @return 0; -EFAULT (nothing copied) if any byte is outside memory; -EINVAL for NULL or zero length.
+ */
 KVMHOST_API int kvmhost_memory_read(struct kvmhost_memory *mem, uint64_t gpa, void *buf, size_t len);
 
 /** Copy @p buf into guest memory at @p gpa and mark the pages dirty in the
  * VMM-side bitmap. May span adjacent regions. -EFAULT if any byte is outside
  * memory, -EROFS if any byte is in a read-only region; nothing is written in
- * either case. -EINVAL for NULL or zero length. */
+ * either case. -EINVAL for NULL or zero length.
+ * @param mem the VM's guest memory (memory.h)
+ * @param gpa a guest physical address
+ * @param buf the bytes
+ * @param len bytes at @p buf
+ * @return 0; -EFAULT if any byte is outside memory; -EROFS if any byte is in a read-only region (nothing written in
+ * either case); -EINVAL for NULL or zero length.
+ */
 KVMHOST_API int kvmhost_memory_write(struct kvmhost_memory *mem, uint64_t gpa, const void *buf, size_t len);
 
 /** Copy guest memory to guest memory (ranges may overlap: memmove semantics
  * in guest-physical space), checked as read + write (-EFAULT, -EROFS, nothing
- * copied), marking the destination dirty. -EINVAL for NULL or zero length. */
+ * copied), marking the destination dirty. -EINVAL for NULL or zero length.
+ * @param mem the VM's guest memory (memory.h)
+ * @param dst_gpa guest physical address of the destination
+ * @param src_gpa guest physical address of the source
+ * @param len bytes to copy; non-zero
+ * @return 0; -EFAULT or -EROFS (nothing copied); -EINVAL for NULL or zero length.
+ */
 KVMHOST_API int kvmhost_memory_copy(struct kvmhost_memory *mem, uint64_t dst_gpa, uint64_t src_gpa, size_t len);
 
 /** Record in the VMM-side dirty bitmap that the VMM wrote the range (through
  * a translated pointer). Read-only regions may be marked. -EFAULT (nothing
- * marked) if any byte is outside memory; -EINVAL for NULL or zero length. */
+ * marked) if any byte is outside memory; -EINVAL for NULL or zero length.
+ * @param mem the VM's guest memory (memory.h)
+ * @param gpa a guest physical address
+ * @param len bytes of the range; non-zero
+ * @return 0; -EFAULT (nothing marked) if any byte is outside memory; -EINVAL for NULL or zero length.
+ */
 KVMHOST_API int kvmhost_memory_mark_dirty(struct kvmhost_memory *mem, uint64_t gpa, uint64_t len);
 
 /** Bytes a dirty bitmap of @p region needs: one bit per page, rounded up to
- * whole 64-bit words (what KVM_GET_DIRTY_LOG expects). 0 for NULL. */
+ * whole 64-bit words (what KVM_GET_DIRTY_LOG expects). 0 for NULL.
+ * @param region the memory region
+ * @return the bitmap's size in bytes; 0 for NULL.
+ */
 KVMHOST_API size_t kvmhost_memory_region_bitmap_size(const struct kvmhost_memory_region *region);
 
 /**
@@ -219,6 +294,7 @@ KVMHOST_API size_t kvmhost_memory_region_bitmap_size(const struct kvmhost_memory
  * @param bitmap buffer of at least kvmhost_memory_region_bitmap_size() bytes;
  *        only that many bytes are written
  * @param bitmap_size size of @p bitmap; -ENOSPC if too small
+ * @param region the memory region
  * @return 0, -EINVAL for NULL, -ENOSPC
  */
 KVMHOST_API int kvmhost_memory_fetch_vmm_dirty(struct kvmhost_memory_region *region, uint64_t *bitmap,
@@ -226,7 +302,12 @@ KVMHOST_API int kvmhost_memory_fetch_vmm_dirty(struct kvmhost_memory_region *reg
 
 /** Turn KVM dirty page logging on (@p enable 1) or off (0) for a VM region's
  * slot. Asking for the current state is a no-op. -EINVAL for NULL or another
- * @p enable, -ENOENT if the region is not the VM's. */
+ * @p enable, -ENOENT if the region is not the VM's.
+ * @param vm the VM
+ * @param region the memory region
+ * @param enable 1: on; 0: off
+ * @return 0; -EINVAL for NULL or another @p enable; -ENOENT if the region is not the VM's; KVM's error.
+ */
 KVMHOST_API int kvmhost_vm_set_dirty_logging(struct kvmhost_vm *vm, struct kvmhost_memory_region *region, int enable);
 
 /**
@@ -237,6 +318,8 @@ KVMHOST_API int kvmhost_vm_set_dirty_logging(struct kvmhost_vm *vm, struct kvmho
  * This does not include the VMM-side bitmap: OR both for migration.
  * @param bitmap receives one bit per page of the region
  * @param bitmap_size at least kvmhost_memory_region_bitmap_size() bytes
+ * @param vm the VM
+ * @param region the memory region
  * @return 0; -EINVAL for NULL or if logging is off for the region; -ENOENT if
  *         the region is not the VM's; -ENOSPC if the buffer is too small;
  *         ioctl errors.
@@ -245,7 +328,10 @@ KVMHOST_API int kvmhost_vm_get_dirty_log(struct kvmhost_vm *vm, struct kvmhost_m
 					 size_t bitmap_size);
 
 /** Return 1 if the VM uses KVM_CLEAR_DIRTY_LOG with manual protection, 0 if
- * not, -EINVAL for NULL. */
+ * not, -EINVAL for NULL.
+ * @param vm the VM
+ * @return 1 if the VM uses KVM_CLEAR_DIRTY_LOG with manual protection, 0 if not, -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_vm_dirty_log_manual_protect(struct kvmhost_vm *vm);
 
 #ifdef __cplusplus

@@ -45,7 +45,8 @@ struct kvmhost_machine;
 /** Minor format version this library writes (a newer minor is still read). */
 #define KVMHOST_MIGRATION_FORMAT_MINOR 0
 
-/** @name Flags (kvmhost_migration_options.flags) @{ */
+/** @name Flags (kvmhost_migration_options.flags) */
+/** @{ */
 /** snapshot: leave a machine that was running PAUSED afterwards (default: it runs on). */
 #define KVMHOST_MIGRATION_LEAVE_PAUSED (1u << 0)
 /** restore: the guest's clock (kvmclock) and TSC advance by the wall-clock time since the snapshot was taken,
@@ -66,12 +67,12 @@ struct kvmhost_machine;
 
 /** Defaults of the live-migration options (a field left 0 takes them). */
 #define KVMHOST_MIGRATION_DEFAULT_DOWNTIME_MS	 50u
-#define KVMHOST_MIGRATION_DEFAULT_MAX_ITERATIONS 30u
-#define KVMHOST_MIGRATION_DEFAULT_TIMEOUT_MS	 10000u
-#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_INIT	 20u
-#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_STEP	 10u
-#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_MAX	 90u
-#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_AFTER 2u
+#define KVMHOST_MIGRATION_DEFAULT_MAX_ITERATIONS 30u	/**< max_iterations when 0 */
+#define KVMHOST_MIGRATION_DEFAULT_TIMEOUT_MS	 10000u /**< timeout_ms when 0 */
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_INIT	 20u	/**< throttle_initial when 0 (percent) */
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_STEP	 10u	/**< throttle_increment when 0 (percent) */
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_MAX	 90u	/**< throttle_max when 0 (percent) */
+#define KVMHOST_MIGRATION_DEFAULT_THROTTLE_AFTER 2u	/**< throttle_after when 0 (passes) */
 
 /** Where a live migration is (kvmhost_migration_progress.phase). */
 enum kvmhost_migration_phase {
@@ -116,7 +117,9 @@ struct kvmhost_migration_options {
 	/** Both ends: the longest wait for the peer (a message, or a write making progress), ms; 0: 10000. */
 	uint32_t timeout_ms;
 	/** AUTO_CONVERGE: first throttle, percent (0: 20); increment (0: 10); most (0: 90, at most 99). */
-	uint32_t throttle_initial, throttle_increment, throttle_max;
+	uint32_t throttle_initial, throttle_increment, throttle_max; /**< @c throttle_max: the most, percent */
+	/** @var kvmhost_migration_options::throttle_increment
+	 * AUTO_CONVERGE: percent more throttle after each further pass (0: 10). */
 	/** AUTO_CONVERGE: passes in a row dirtying faster than sending before throttling (0: 2). */
 	uint32_t throttle_after;
 	kvmhost_migration_progress_fn progress; /**< migrate_send: NULL: none */
@@ -160,6 +163,8 @@ struct kvmhost_migration_stats {
  * -EPIPE (no SIGPIPE reaches the process).
  * @param opts  NULL: defaults
  * @param stats may be NULL
+ * @param machine the machine
+ * @param fd where the snapshot is written (a file, a pipe, a socket)
  * @return 0; -EINVAL (NULL, a STOPPED machine, bad options); -E2BIG
  *         (unknown option fields); -EDEADLK (a machine thread); the pause's
  *         errors; a state ioctl's error (the message names the vCPU and
@@ -186,6 +191,8 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *machine, int fd
  * end of file before the end marker is an error naming what was being read.
  * @param opts  NULL: defaults (KVMHOST_MIGRATION_CLOCK_CATCH_UP applies)
  * @param stats may be NULL
+ * @param machine the machine
+ * @param fd where the snapshot is read from
  * @return 0; -EINVAL (NULL, not an incoming machine, not CREATED, a
  *         malformed stream, a shape other than this machine's); -EBADMSG (a
  *         CRC mismatch); -EPROTONOSUPPORT (another major format version);
@@ -234,6 +241,8 @@ KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *machine, int fd,
  * machine from elsewhere meanwhile.
  * @param opts  NULL: defaults
  * @param stats may be NULL; filled on failure too
+ * @param machine the machine
+ * @param fd a connected stream socket to the destination
  * @return 0; -EINVAL (NULL, CREATED or STOPPED machine, bad options); -E2BIG;
  *         -ENOTSOCK (@p fd is not a socket); -EDEADLK; -EBUSY (a migration of
  *         this machine is under way); -ETIMEDOUT (no convergence within
@@ -264,6 +273,8 @@ KVMHOST_API int kvmhost_machine_migrate_send(struct kvmhost_machine *machine, in
  * the messages.
  * @param opts  NULL: defaults (KVMHOST_MIGRATION_CLOCK_CATCH_UP and timeout_ms apply)
  * @param stats may be NULL
+ * @param machine the machine
+ * @param fd a connected stream socket from the source
  * @return 0; kvmhost_machine_restore()'s errors; -ENOTSOCK; -EBUSY (a
  *         migration of this machine is under way); -ECANCELED (the source
  *         aborted, or kvmhost_machine_migrate_cancel() here); -ETIMEDOUT;
@@ -279,6 +290,7 @@ KVMHOST_API int kvmhost_machine_migrate_receive(struct kvmhost_machine *machine,
  * (a blocked read or write wakes up), tells the peer, and returns
  * -ECANCELED with the machine as it was before. Any thread, the progress
  * callback included; not a signal handler.
+ * @param machine the machine
  * @return 0 (asked); -EINVAL for NULL; -ENOENT (no migration of it under
  *         way); -EBUSY (past the commit point: too late, it finishes).
  */

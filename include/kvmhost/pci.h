@@ -79,38 +79,39 @@ struct kvmhost_pci_device;
 /** Opaque MSI routing table of a VM. */
 struct kvmhost_msi_router;
 
-/** @name Configuration space @{ */
+/** @name Configuration space */
+/** @{ */
 #define KVMHOST_PCI_CONFIG_SIZE		256u	    /**< conventional configuration space of a function */
 #define KVMHOST_PCI_ECAM_SIZE		0x100000ull /**< ECAM window of bus 0 */
-#define KVMHOST_PCI_CONFIG_ADDRESS_PORT 0xcf8u
-#define KVMHOST_PCI_CONFIG_DATA_PORT	0xcfcu
+#define KVMHOST_PCI_CONFIG_ADDRESS_PORT 0xcf8u	    /**< CONFIG_ADDRESS port (configuration mechanism \#1) */
+#define KVMHOST_PCI_CONFIG_DATA_PORT	0xcfcu	    /**< port of its data register (CONFIG_DATA), 4 bytes */
 
-#define KVMHOST_PCI_VENDOR_ID		0x00
-#define KVMHOST_PCI_DEVICE_ID		0x02
-#define KVMHOST_PCI_COMMAND		0x04
-#define KVMHOST_PCI_STATUS		0x06
-#define KVMHOST_PCI_REVISION_ID		0x08
-#define KVMHOST_PCI_CLASS_PROG		0x09
-#define KVMHOST_PCI_CLASS_DEVICE	0x0a
-#define KVMHOST_PCI_CACHE_LINE_SIZE	0x0c
-#define KVMHOST_PCI_LATENCY_TIMER	0x0d
-#define KVMHOST_PCI_HEADER_TYPE		0x0e
-#define KVMHOST_PCI_BAR0		0x10
-#define KVMHOST_PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define KVMHOST_PCI_SUBSYSTEM_ID	0x2e
-#define KVMHOST_PCI_ROM_ADDRESS		0x30
-#define KVMHOST_PCI_CAPABILITY_LIST	0x34
-#define KVMHOST_PCI_INTERRUPT_LINE	0x3c
-#define KVMHOST_PCI_INTERRUPT_PIN	0x3d
+#define KVMHOST_PCI_VENDOR_ID		0x00 /**< config offset: Vendor ID (16 bits) */
+#define KVMHOST_PCI_DEVICE_ID		0x02 /**< config offset: Device ID (16 bits) */
+#define KVMHOST_PCI_COMMAND		0x04 /**< config offset: Command (16 bits) */
+#define KVMHOST_PCI_STATUS		0x06 /**< config offset: Status (16 bits) */
+#define KVMHOST_PCI_REVISION_ID		0x08 /**< config offset: Revision ID */
+#define KVMHOST_PCI_CLASS_PROG		0x09 /**< config offset: programming interface (class code, low byte) */
+#define KVMHOST_PCI_CLASS_DEVICE	0x0a /**< config offset: subclass and base class (16 bits) */
+#define KVMHOST_PCI_CACHE_LINE_SIZE	0x0c /**< config offset: Cache Line Size */
+#define KVMHOST_PCI_LATENCY_TIMER	0x0d /**< config offset: Latency Timer */
+#define KVMHOST_PCI_HEADER_TYPE		0x0e /**< config offset: Header Type */
+#define KVMHOST_PCI_BAR0		0x10 /**< config offset: the first BAR (the others follow, 4 bytes each) */
+#define KVMHOST_PCI_SUBSYSTEM_VENDOR_ID 0x2c /**< config offset: Subsystem Vendor ID (16 bits) */
+#define KVMHOST_PCI_SUBSYSTEM_ID	0x2e /**< config offset: Subsystem ID (16 bits) */
+#define KVMHOST_PCI_ROM_ADDRESS		0x30 /**< config offset: Expansion ROM base address */
+#define KVMHOST_PCI_CAPABILITY_LIST	0x34 /**< config offset: Capabilities Pointer */
+#define KVMHOST_PCI_INTERRUPT_LINE	0x3c /**< config offset: Interrupt Line */
+#define KVMHOST_PCI_INTERRUPT_PIN	0x3d /**< config offset: Interrupt Pin (1 = INTA#) */
 
-#define KVMHOST_PCI_COMMAND_IO		 0x0001u
-#define KVMHOST_PCI_COMMAND_MEMORY	 0x0002u
-#define KVMHOST_PCI_COMMAND_MASTER	 0x0004u
-#define KVMHOST_PCI_COMMAND_PARITY	 0x0040u
-#define KVMHOST_PCI_COMMAND_SERR	 0x0100u
-#define KVMHOST_PCI_COMMAND_INTX_DISABLE 0x0400u
-#define KVMHOST_PCI_STATUS_INTERRUPT	 0x0008u
-#define KVMHOST_PCI_STATUS_CAP_LIST	 0x0010u
+#define KVMHOST_PCI_COMMAND_IO		 0x0001u /**< Command: I/O space decoding */
+#define KVMHOST_PCI_COMMAND_MEMORY	 0x0002u /**< Command: memory space decoding */
+#define KVMHOST_PCI_COMMAND_MASTER	 0x0004u /**< Command: bus master (DMA and MSI) */
+#define KVMHOST_PCI_COMMAND_PARITY	 0x0040u /**< Command: parity error response */
+#define KVMHOST_PCI_COMMAND_SERR	 0x0100u /**< Command: SERR# enable */
+#define KVMHOST_PCI_COMMAND_INTX_DISABLE 0x0400u /**< Command: INTx emulation disabled */
+#define KVMHOST_PCI_STATUS_INTERRUPT	 0x0008u /**< Status: the function asserts INTx */
+#define KVMHOST_PCI_STATUS_CAP_LIST	 0x0010u /**< Status: a capability list exists */
 
 #define KVMHOST_PCI_CAP_ID_VNDR 0x09 /**< vendor-specific capability */
 #define KVMHOST_PCI_CAP_ID_MSIX 0x11 /**< MSI-X */
@@ -148,13 +149,13 @@ typedef void (*kvmhost_pci_bar_moved_fn)(void *opaque, uint32_t bar, uint64_t ol
 
 /** Options for kvmhost_pci_device_create(); size rules as kvmhost_system_options. */
 struct kvmhost_pci_device_options {
-	size_t size;	    /**< sizeof(struct kvmhost_pci_device_options) */
-	uint16_t vendor_id; /**< not 0xffff */
-	uint16_t device_id;
-	uint8_t revision;
-	uint32_t class_code; /**< base class << 16 | subclass << 8 | programming interface */
-	uint16_t subsystem_vendor_id;
-	uint16_t subsystem_id;
+	size_t size;		       /**< sizeof(struct kvmhost_pci_device_options) */
+	uint16_t vendor_id;	       /**< not 0xffff */
+	uint16_t device_id;	       /**< the device id */
+	uint8_t revision;	       /**< the revision id */
+	uint32_t class_code;	       /**< base class << 16 | subclass << 8 | programming interface */
+	uint16_t subsystem_vendor_id;  /**< the subsystem vendor id */
+	uint16_t subsystem_id;	       /**< the subsystem id */
 	uint8_t interrupt_pin;	       /**< 0 (none) or 1-4 (INTA-INTD) */
 	uint8_t interrupt_line;	       /**< initial Interrupt Line register: the IRQ the guest should use */
 	struct kvmhost_irq_line *intx; /**< INTx line (level; not owned, must outlive the device); NULL: none */
@@ -179,17 +180,24 @@ struct kvmhost_pci_bar_options {
 
 /**
  * Create a device with a type-0 header and no BARs or capabilities.
+ * @param opts the options (struct kvmhost_pci_device_options; size rules as every options struct)
+ * @param out receives the new PCI device
  * @return 0; -EINVAL (NULL, vendor 0xffff, interrupt pin above 4, class
  *         above 24 bits), -E2BIG (options), -ENOMEM.
  */
 KVMHOST_API int kvmhost_pci_device_create(const struct kvmhost_pci_device_options *opts,
 					  struct kvmhost_pci_device **out);
 
-/** Remove the device from its host (if added) and destroy it. NULL is ignored. */
+/**
+ * Remove the device from its host (if added) and destroy it. NULL is ignored.
+ * @param dev the PCI device
+ */
 KVMHOST_API void kvmhost_pci_device_destroy(struct kvmhost_pci_device *dev);
 
 /**
  * Add a BAR (before the device is added to a host).
+ * @param dev the PCI device
+ * @param bar the BAR's index, type, length and flags
  * @return 0; -EINVAL for NULL or a bad index, type, length or flag, or a
  *         64-bit BAR at index 5; -EEXIST if the index (or the one a 64-bit
  *         BAR needs) is taken; -EBUSY once the device is on a host; -E2BIG.
@@ -203,6 +211,9 @@ KVMHOST_API int kvmhost_pci_device_add_bar(struct kvmhost_pci_device *dev, const
  * @param wmask bits the guest may write, @p len bytes (the first two are
  *        ignored); NULL: read-only
  * @param offset receives the capability's offset in configuration space; may be NULL
+ * @param dev the PCI device
+ * @param id the capability ID (PCI_CAP_ID_*)
+ * @param len bytes at @p data
  * @return 0; -EINVAL for NULL @p dev or @p data, or @p len below 2 or above
  *         192; -ENOSPC when configuration space is full; -EBUSY once on a host.
  */
@@ -212,6 +223,10 @@ KVMHOST_API int kvmhost_pci_device_add_capability(struct kvmhost_pci_device *dev
 /**
  * Read the device's configuration space as the guest would see it, without
  * hooks or side effects (little-endian bytes).
+ * @param dev the PCI device
+ * @param offset the first byte, 0 to 255
+ * @param data the buffer to fill
+ * @param len bytes at @p data
  * @return 0; -EINVAL for NULL or a range outside the 256 bytes.
  */
 KVMHOST_API int kvmhost_pci_device_config_get(struct kvmhost_pci_device *dev, uint32_t offset, void *data,
@@ -221,6 +236,10 @@ KVMHOST_API int kvmhost_pci_device_config_get(struct kvmhost_pci_device *dev, ui
  * The model writes its own configuration space (any byte, write masks
  * ignored; for status fields of its capabilities). The header's BARs and
  * Command register are not writable this way.
+ * @param dev the PCI device
+ * @param offset the first byte, 0 to 255
+ * @param data the bytes
+ * @param len bytes at @p data
  * @return 0; -EINVAL for NULL, a range outside the 256 bytes or one that
  *         touches 0x04-0x07 or the BARs.
  */
@@ -230,6 +249,8 @@ KVMHOST_API int kvmhost_pci_device_config_set(struct kvmhost_pci_device *dev, ui
 /**
  * Set the INTx level the device asserts: Status.Interrupt follows it, and
  * the INTx line is high while it is set and Command.INTx-disable is clear.
+ * @param dev the PCI device
+ * @param level 1: asserted; 0: deasserted
  * @return 0; -EINVAL for NULL or a level other than 0 or 1; the line's error.
  */
 KVMHOST_API int kvmhost_pci_device_set_intx(struct kvmhost_pci_device *dev, int level);
@@ -237,13 +258,18 @@ KVMHOST_API int kvmhost_pci_device_set_intx(struct kvmhost_pci_device *dev, int 
 /**
  * Where BAR @p bar is mapped.
  * @param addr receives the guest address, or KVMHOST_PCI_BAR_UNMAPPED
+ * @param dev the PCI device
+ * @param bar the BAR's index, 0 to 5
  * @return 1 if mapped, 0 if not; -EINVAL for NULL or a BAR the device does
  *         not have (the upper half of a 64-bit BAR included).
  */
 KVMHOST_API int kvmhost_pci_device_bar_address(struct kvmhost_pci_device *dev, uint32_t bar, uint64_t *addr);
 
 /** Return the device's slot on its host's bus 0 (0-31), or -ENOTCONN if it is
- * not on a host, -EINVAL for NULL. */
+ * not on a host, -EINVAL for NULL.
+ * @param dev the PCI device
+ * @return the device's slot on its host's bus 0 (0-31), or -ENOTCONN if it is not on a host, -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_pci_device_slot(struct kvmhost_pci_device *dev);
 
 /** Options for kvmhost_pci_host_create(); size rules as kvmhost_system_options. */
@@ -252,18 +278,20 @@ struct kvmhost_pci_host_options {
 	struct kvmhost_bus *mmio; /**< where memory BARs are mapped (required) */
 	/** Window for placing 32-bit (and, without a 64-bit window, 64-bit)
 	 * memory BARs; 0/0: [0xe0000000, 0xfec00000), the hole below the IOAPIC. */
-	uint64_t mmio32_base, mmio32_size;
+	uint64_t mmio32_base, mmio32_size; /**< @c mmio32_size: the 32-bit window's size */
 	/** Window for 64-bit memory BARs; size 0: none. */
-	uint64_t mmio64_base, mmio64_size;
+	uint64_t mmio64_base, mmio64_size; /**< @c mmio64_size: the 64-bit window's size */
 	/** I/O window (served on the port bus, see attach_pio); 0/0: [0xc000, 0x10000). */
-	uint32_t io_base, io_size;
-	uint16_t vendor_id; /**< host bridge ids; 0/0: 0x1b36:0x0008 (a generic host bridge) */
-	uint16_t device_id;
-	const char *name; /**< for messages; copied; may be NULL */
+	uint32_t io_base, io_size; /**< @c io_size: the I/O window's size */
+	uint16_t vendor_id;	   /**< host bridge ids; 0/0: 0x1b36:0x0008 (a generic host bridge) */
+	uint16_t device_id;	   /**< the host bridge's device id (see @c vendor_id) */
+	const char *name;	   /**< for messages; copied; may be NULL */
 };
 
 /**
  * Create a host bridge with bus 0 holding the bridge itself at 00:00.0.
+ * @param opts the options (struct kvmhost_pci_host_options; size rules as every options struct)
+ * @param out receives the new PCI host bridge
  * @return 0; -EINVAL (NULL mmio bus, an empty, unaligned (4 KiB, I/O: 4)
  *         or wrapping window, windows that overlap, an I/O window past
  *         0xffff), -E2BIG, -ENOMEM.
@@ -271,12 +299,16 @@ struct kvmhost_pci_host_options {
 KVMHOST_API int kvmhost_pci_host_create(const struct kvmhost_pci_host_options *opts, struct kvmhost_pci_host **out);
 
 /** Remove every device (their BARs are unmapped; they are not destroyed),
- * leave the buses and destroy the host. NULL is ignored. */
+ * leave the buses and destroy the host. NULL is ignored.
+ * @param host the PCI host bridge
+ */
 KVMHOST_API void kvmhost_pci_host_destroy(struct kvmhost_pci_host *host);
 
 /**
  * Claim the type-1 configuration ports 0xCF8-0xCFF and the I/O window on
  * port bus @p pio (once).
+ * @param host the PCI host bridge
+ * @param pio the port I/O bus
  * @return 0; -EINVAL for NULL or the MMIO bus; -EBUSY if done already;
  *         -EEXIST if a port is taken.
  */
@@ -286,6 +318,9 @@ KVMHOST_API int kvmhost_pci_host_attach_pio(struct kvmhost_pci_host *host, struc
  * Claim the ECAM window of bus 0, KVMHOST_PCI_ECAM_SIZE bytes at @p base
  * (1 MiB aligned) on @p bus, which must not be the host's MMIO bus (see the
  * file comment). Once.
+ * @param host the PCI host bridge
+ * @param bus the bus
+ * @param base the window's guest physical address
  * @return 0; -EINVAL (NULL, the MMIO bus, a bad base); -EBUSY; -EEXIST.
  */
 KVMHOST_API int kvmhost_pci_host_attach_ecam(struct kvmhost_pci_host *host, struct kvmhost_bus *bus, uint64_t base);
@@ -295,6 +330,9 @@ KVMHOST_API int kvmhost_pci_host_attach_ecam(struct kvmhost_pci_host *host, stru
  * place its BARs in the host's windows and enable decoding, as firmware
  * would. A device sits on one host at a time. Window space is not reused
  * after a removal.
+ * @param host the PCI host bridge
+ * @param dev the PCI device
+ * @param slot 1 to 31, or -1 for the lowest free one
  * @return the slot; -EINVAL for NULL or a bad slot; -EBUSY if the device is
  *         on a host or the slot is taken; -ENOSPC if the bus or a window is
  *         full.
@@ -302,7 +340,11 @@ KVMHOST_API int kvmhost_pci_host_attach_ecam(struct kvmhost_pci_host *host, stru
 KVMHOST_API int kvmhost_pci_host_add_device(struct kvmhost_pci_host *host, struct kvmhost_pci_device *dev, int slot);
 
 /** Take @p dev off the bus, unmapping its BARs. -EINVAL for NULL, -ENOENT if
- * it is not on @p host. */
+ * it is not on @p host.
+ * @param host the PCI host bridge
+ * @param dev the PCI device
+ * @return 0; -EINVAL for NULL; -ENOENT if @p dev is not on @p host.
+ */
 KVMHOST_API int kvmhost_pci_host_remove_device(struct kvmhost_pci_host *host, struct kvmhost_pci_device *dev);
 
 /** Options for kvmhost_msi_router_create(); size rules as kvmhost_system_options. */
@@ -311,9 +353,9 @@ struct kvmhost_msi_router_options {
 	/** Routes to keep in the table (copied), e.g. the irqchip routes a VM
 	 * with an in-kernel irqchip needs for its GSIs 0-23. */
 	const struct kvm_irq_routing_entry *base;
-	uint32_t base_count;
-	uint32_t flags;	    /**< KVMHOST_MSI_ROUTER_* */
-	uint32_t first_gsi; /**< lowest GSI handed out for MSI routes; 0: 24 (after the x86 IOAPIC's pins) */
+	uint32_t base_count; /**< entries at @c base */
+	uint32_t flags;	     /**< KVMHOST_MSI_ROUTER_* */
+	uint32_t first_gsi;  /**< lowest GSI handed out for MSI routes; 0: 24 (after the x86 IOAPIC's pins) */
 };
 
 /** Router flag (x86): add KVM's default routes of a FULL in-kernel irqchip
@@ -324,6 +366,9 @@ struct kvmhost_msi_router_options {
 /**
  * Create a router for @p vm (which must outlive it). Nothing is written to
  * KVM until the first route is set.
+ * @param vm the VM
+ * @param opts the options (struct kvmhost_msi_router_options; size rules as every options struct)
+ * @param out receives the new MSI router
  * @return 0; -EINVAL (NULL, base_count without base, a base entry with a GSI
  *         at or above first_gsi, an unknown flag), -ENOTSUP
  *         (IRQCHIP_DEFAULTS on another architecture), -E2BIG, -ENOMEM.
@@ -332,12 +377,16 @@ KVMHOST_API int kvmhost_msi_router_create(struct kvmhost_vm *vm, const struct kv
 					  struct kvmhost_msi_router **out);
 
 /** Destroy a router. Routes it installed stay in KVM until the next table
- * change. NULL is ignored. */
+ * change. NULL is ignored.
+ * @param router the MSI router
+ */
 KVMHOST_API void kvmhost_msi_router_destroy(struct kvmhost_msi_router *router);
 
 /**
  * Reserve a GSI for an MSI route (none installed yet: attach an irqfd to it,
  * then kvmhost_msi_router_set()).
+ * @param router the MSI router
+ * @param gsi receives the GSI
  * @return 0 and *gsi set; -EINVAL for NULL; -ENOSPC when KVM's routing
  *         table (KVM_CAP_IRQ_ROUTING entries) is full; -ENOTSUP without IRQ
  *         routing.
@@ -347,6 +396,10 @@ KVMHOST_API int kvmhost_msi_router_alloc(struct kvmhost_msi_router *router, uint
 /**
  * Route @p gsi to the MSI (@p address, @p data) and push the table to KVM
  * (nothing is pushed when the route is unchanged).
+ * @param router the MSI router
+ * @param gsi the global system interrupt (GSI)
+ * @param address the MSI address
+ * @param data the MSI data
  * @return 0; -EINVAL for NULL; -ENOENT if @p gsi was not handed out;
  *         KVM_SET_GSI_ROUTING's error (the previous route is kept).
  */
@@ -355,12 +408,16 @@ KVMHOST_API int kvmhost_msi_router_set(struct kvmhost_msi_router *router, uint32
 
 /**
  * Remove the route of @p gsi (keeping the GSI reserved) and push the table.
+ * @param router the MSI router
+ * @param gsi the global system interrupt (GSI)
  * @return 0 (also when no route was set); -EINVAL; -ENOENT; KVM's error.
  */
 KVMHOST_API int kvmhost_msi_router_clear(struct kvmhost_msi_router *router, uint32_t gsi);
 
 /**
  * Give @p gsi back (its route is removed first).
+ * @param router the MSI router
+ * @param gsi the global system interrupt (GSI)
  * @return 0; -EINVAL; -ENOENT; KVM's error (the GSI is released anyway).
  */
 KVMHOST_API int kvmhost_msi_router_free(struct kvmhost_msi_router *router, uint32_t gsi);

@@ -52,32 +52,55 @@ struct kvmhost_system_options {
  */
 KVMHOST_API int kvmhost_system_open(const struct kvmhost_system_options *opts, struct kvmhost_system **out);
 
-/** Close the handle. NULL is ignored. */
+/**
+ * Close the handle. NULL is ignored.
+ * @param sys the system handle (system.h)
+ */
 KVMHOST_API void kvmhost_system_close(struct kvmhost_system *sys);
 
-/** Return the file descriptor of the KVM device, or -EINVAL for NULL. */
+/**
+ * Return the file descriptor of the KVM device, or -EINVAL for NULL.
+ * @param sys the system handle (system.h)
+ * @return the file descriptor of the KVM device, or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_system_fd(const struct kvmhost_system *sys);
 
 /**
  * Ask KVM about a capability (KVM_CHECK_EXTENSION on the system fd).
  * @param cap a KVM_CAP_* value from <linux/kvm.h>
+ * @param sys the system handle (system.h)
  * @return the capability's value (0 when absent, often 1 when present),
  *         or a negative errno.
  */
 KVMHOST_API int kvmhost_system_check_extension(struct kvmhost_system *sys, long cap);
 
-/** Return the size of each vCPU's shared kvm_run mapping, or a negative errno. */
+/**
+ * Return the size of each vCPU's shared kvm_run mapping, or a negative errno.
+ * @param sys the system handle (system.h)
+ * @return the size of each vCPU's shared kvm_run mapping, or a negative errno.
+ */
 KVMHOST_API int kvmhost_system_vcpu_mmap_size(struct kvmhost_system *sys);
 
 /** Return the most vCPUs KVM allows in one VM (KVM_CAP_MAX_VCPUS, falling back
- * to KVM_CAP_NR_VCPUS, then to 4 as api.rst says), or a negative errno. */
+ * to KVM_CAP_NR_VCPUS, then to 4 as api.rst says), or a negative errno.
+ * @param sys the system handle (system.h)
+ * @return the most vCPUs KVM allows in one VM (KVM_CAP_MAX_VCPUS, falling back to KVM_CAP_NR_VCPUS, then to 4 as
+ * api.rst says), or a negative errno.
+ */
 KVMHOST_API int kvmhost_system_max_vcpus(struct kvmhost_system *sys);
 
 /** Return the number of memory slots a VM may use (KVM_CAP_NR_MEMSLOTS), or a
- * negative errno. */
+ * negative errno.
+ * @param sys the system handle (system.h)
+ * @return the number of memory slots a VM may use (KVM_CAP_NR_MEMSLOTS), or a negative errno.
+ */
 KVMHOST_API int kvmhost_system_max_memslots(struct kvmhost_system *sys);
 
-/** Return the signal number kvmhost_vcpu_kick() uses with this system. */
+/**
+ * Return the signal number kvmhost_vcpu_kick() uses with this system.
+ * @param sys the system handle (system.h)
+ * @return the signal number kvmhost_vcpu_kick() uses with this system.
+ */
 KVMHOST_API int kvmhost_system_kick_signal(const struct kvmhost_system *sys);
 
 #ifdef __cplusplus

@@ -99,7 +99,7 @@ struct kvmhost_exit {
 		/** KVMHOST_EXIT_X86_RDMSR / KVMHOST_EXIT_X86_WRMSR. */
 		struct {
 			uint32_t index; /**< MSR number */
-			uint8_t *error; /**< set to 1 to inject #GP */
+			uint8_t *error; /**< set to 1 to inject \#GP */
 			uint64_t *data; /**< value written, or to fill for a read */
 		} msr;
 		/** KVMHOST_EXIT_IOAPIC_EOI. */
@@ -113,6 +113,9 @@ struct kvmhost_exit {
  * Create vCPU @p id in @p vm and map its kvm_run page. The first vCPU made
  * from a system handle also installs the kick signal handler (see
  * kvmhost_vcpu_kick()).
+ * @param vm the VM
+ * @param id the vCPU id (x86: its APIC ID)
+ * @param out receives the new vCPU
  * @return 0; -EINVAL for NULL or an id at or above the system's max vCPUs;
  *         -EEXIST if the id exists, or existed: KVM keeps a vCPU until its VM
  *         is destroyed, so a destroyed vCPU's id cannot be reused;
@@ -122,16 +125,34 @@ KVMHOST_API int kvmhost_vcpu_create(struct kvmhost_vm *vm, uint32_t id, struct k
 
 /** Destroy a vCPU: unmap kvm_run, close its fd, free the handle. It must not
  * be running. NULL is ignored. kvmhost_vm_destroy() destroys the vCPUs left.
- * KVM itself keeps the vCPU (and its id) until the VM is destroyed. */
+ * KVM itself keeps the vCPU (and its id) until the VM is destroyed.
+ * @param vcpu the vCPU
+ */
 KVMHOST_API void kvmhost_vcpu_destroy(struct kvmhost_vcpu *vcpu);
 
-/** Return the vCPU's file descriptor, or -EINVAL. */
+/**
+ * Return the vCPU's file descriptor, or -EINVAL.
+ * @param vcpu the vCPU
+ * @return the vCPU's file descriptor, or -EINVAL.
+ */
 KVMHOST_API int kvmhost_vcpu_fd(const struct kvmhost_vcpu *vcpu);
-/** Return the vCPU id given at creation (0 for NULL). */
+/**
+ * Return the vCPU id given at creation (0 for NULL).
+ * @param vcpu the vCPU
+ * @return the vCPU id given at creation (0 for NULL).
+ */
 KVMHOST_API uint32_t kvmhost_vcpu_id(const struct kvmhost_vcpu *vcpu);
-/** Return the VM a vCPU belongs to. */
+/**
+ * Return the VM a vCPU belongs to.
+ * @param vcpu the vCPU
+ * @return the VM a vCPU belongs to.
+ */
 KVMHOST_API struct kvmhost_vm *kvmhost_vcpu_vm(const struct kvmhost_vcpu *vcpu);
-/** Return the raw kvm_run page, for exits the library does not decode. */
+/**
+ * Return the raw kvm_run page, for exits the library does not decode.
+ * @param vcpu the vCPU
+ * @return the raw kvm_run page, for exits the library does not decode.
+ */
 KVMHOST_API struct kvm_run *kvmhost_vcpu_kvm_run(struct kvmhost_vcpu *vcpu);
 
 /**
@@ -146,6 +167,7 @@ KVMHOST_API struct kvm_run *kvmhost_vcpu_kvm_run(struct kvmhost_vcpu *vcpu);
  * exit's data pointer before the next run (KVM completes the access then).
  * @param exit receives the decoded exit (valid until the next run); NULL on
  *             failure
+ * @param vcpu the vCPU
  * @return 0 with *exit set (KVMHOST_EXIT_KICKED included); a negative errno
  *         if KVM_RUN failed for another reason (the error message says why).
  */
@@ -170,30 +192,59 @@ KVMHOST_API int kvmhost_vcpu_run(struct kvmhost_vcpu *vcpu, const struct kvmhost
  * the vCPU, and a thread that ran the vCPU must not be joined while another
  * thread may still be inside kvmhost_vcpu_kick() for it (kicking and then
  * joining from the same thread is fine).
+ * @param vcpu the vCPU
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_vcpu_kick(struct kvmhost_vcpu *vcpu);
 
-/** Get the vCPU's multiprocessing state (KVM_GET_MP_STATE). */
+/**
+ * Get the vCPU's multiprocessing state (KVM_GET_MP_STATE).
+ * @param vcpu the vCPU
+ * @param state receives the state
+ * @return 0; -EINVAL for NULL; KVM's error.
+ */
 KVMHOST_API int kvmhost_vcpu_get_mp_state(struct kvmhost_vcpu *vcpu, struct kvm_mp_state *state);
-/** Set the vCPU's multiprocessing state (KVM_SET_MP_STATE). */
+/**
+ * Set the vCPU's multiprocessing state (KVM_SET_MP_STATE).
+ * @param vcpu the vCPU
+ * @param state the new state
+ * @return 0; -EINVAL for NULL; KVM's error.
+ */
 KVMHOST_API int kvmhost_vcpu_set_mp_state(struct kvmhost_vcpu *vcpu, const struct kvm_mp_state *state);
 
-/** Read one register by its KVM ONE_REG id into @p value (sized by the id). */
+/**
+ * Read one register by its KVM ONE_REG id into @p value (sized by the id).
+ * @param vcpu the vCPU
+ * @param id the register's KVM_REG_* id
+ * @param value receives the value; as many bytes as the id's size field says
+ * @return 0; -EINVAL for NULL; KVM's error (-ENOENT for an unknown register).
+ */
 KVMHOST_API int kvmhost_vcpu_get_one_reg(struct kvmhost_vcpu *vcpu, uint64_t id, void *value);
-/** Write one register by its KVM ONE_REG id. */
+/**
+ * Write one register by its KVM ONE_REG id.
+ * @param vcpu the vCPU
+ * @param id the register's KVM_REG_* id
+ * @param value the new value; as many bytes as the id's size field says
+ * @return 0; -EINVAL for NULL; KVM's error.
+ */
 KVMHOST_API int kvmhost_vcpu_set_one_reg(struct kvmhost_vcpu *vcpu, uint64_t id, const void *value);
 
 /**
  * Enable a per-vCPU capability (KVM_ENABLE_CAP on the vCPU, e.g.
  * KVM_CAP_HYPERV_SYNIC2); the VM-wide ones are kvmhost_vm_enable_cap()'s.
  * @param args the capability's four arguments, or NULL for zeros
+ * @param vcpu the vCPU
+ * @param cap the KVM_CAP_* number
  * @return 0; -EINVAL for NULL; KVM's error (-EINVAL for a capability it does
  *         not have per vCPU)
  */
 KVMHOST_API int kvmhost_vcpu_enable_cap(struct kvmhost_vcpu *vcpu, uint32_t cap, const uint64_t *args);
 
-/** Return a static name for an exit reason ("io", "mmio", ...). */
+/**
+ * Return a static name for an exit reason ("io", "mmio", ...).
+ * @param reason an exit reason
+ * @return a static name for an exit reason ("io", "mmio", ...).
+ */
 KVMHOST_API const char *kvmhost_exit_reason_name(enum kvmhost_exit_reason reason);
 
 #ifdef __cplusplus

@@ -48,24 +48,45 @@ KVMHOST_API int kvmhost_vm_create(struct kvmhost_system *sys, const struct kvmho
 /**
  * Destroy a VM with its vCPUs and memory regions. Handles derived from it
  * become invalid. NULL is ignored. No vCPU of this VM may be running.
+ * @param vm the VM
  */
 KVMHOST_API void kvmhost_vm_destroy(struct kvmhost_vm *vm);
 
-/** Return the VM's file descriptor, or -EINVAL for NULL. */
+/**
+ * Return the VM's file descriptor, or -EINVAL for NULL.
+ * @param vm the VM
+ * @return the VM's file descriptor, or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_vm_fd(const struct kvmhost_vm *vm);
 
-/** Return the system handle the VM was created from (NULL for NULL). */
+/**
+ * Return the system handle the VM was created from (NULL for NULL).
+ * @param vm the VM
+ * @return the system handle the VM was created from (NULL for NULL).
+ */
 KVMHOST_API struct kvmhost_system *kvmhost_vm_system(const struct kvmhost_vm *vm);
 
-/** Return the VM's name ("vm<N>" when none was given); never NULL. */
+/**
+ * Return the VM's name ("vm<N>" when none was given); never NULL.
+ * @param vm the VM
+ * @return the VM's name ("vm<N>" when none was given); never NULL.
+ */
 KVMHOST_API const char *kvmhost_vm_name(const struct kvmhost_vm *vm);
 
-/** KVM_CHECK_EXTENSION on the VM fd: per-VM capability values. */
+/**
+ * KVM_CHECK_EXTENSION on the VM fd: per-VM capability values.
+ * @param vm the VM
+ * @param cap the KVM_CAP_* number
+ * @return KVM's value for the capability (0: not supported); a negative errno.
+ */
 KVMHOST_API int kvmhost_vm_check_extension(struct kvmhost_vm *vm, long cap);
 
 /**
  * Enable a VM capability (KVM_ENABLE_CAP on the VM fd).
  * @param args four arguments, or NULL for all zero
+ * @param vm the VM
+ * @param cap the KVM_CAP_* number
+ * @return 0; -EINVAL for NULL; KVM's error.
  */
 KVMHOST_API int kvmhost_vm_enable_cap(struct kvmhost_vm *vm, uint32_t cap, const uint64_t *args);
 
@@ -74,11 +95,18 @@ KVMHOST_API int kvmhost_vm_enable_cap(struct kvmhost_vm *vm, uint32_t cap, const
  * irqchip. For edge-triggered lines pulse 1 then 0.
  * @param gsi   global system interrupt number
  * @param level 0 or 1
+ * @param vm the VM
+ * @return 0; -EINVAL for NULL or a level other than 0 or 1; KVM's error.
  */
 KVMHOST_API int kvmhost_vm_set_irq_line(struct kvmhost_vm *vm, uint32_t gsi, int level);
 
 /**
  * Inject one MSI (KVM_SIGNAL_MSI).
+ * @param vm the VM
+ * @param address the MSI address
+ * @param data the MSI data
+ * @param devid the requester id (with KVM_MSI_VALID_DEVID)
+ * @param flags KVM_MSI_* flags, e.g. KVM_MSI_VALID_DEVID; 0 usually
  * @return 0 if delivered; -ECANCELED if the guest blocked it; other negative errno.
  */
 KVMHOST_API int kvmhost_vm_signal_msi(struct kvmhost_vm *vm, uint64_t address, uint32_t data, uint32_t devid,
@@ -88,6 +116,8 @@ KVMHOST_API int kvmhost_vm_signal_msi(struct kvmhost_vm *vm, uint64_t address, u
  * Replace the VM's GSI routing table (KVM_SET_GSI_ROUTING).
  * @param entries routing entries (may be NULL when @p count is 0)
  * @param count   number of entries; at most KVM_CAP_IRQ_ROUTING's value
+ * @param vm the VM
+ * @return 0; -EINVAL for NULL or too many entries; KVM's error.
  */
 KVMHOST_API int kvmhost_vm_set_gsi_routing(struct kvmhost_vm *vm, const struct kvm_irq_routing_entry *entries,
 					   uint32_t count);
@@ -97,6 +127,9 @@ KVMHOST_API int kvmhost_vm_set_gsi_routing(struct kvmhost_vm *vm, const struct k
  * arm64 vGIC.
  * @param type  KVM_DEV_TYPE_*
  * @param fd    receives the device fd; the caller owns and closes it
+ * @param vm the VM
+ * @param flags KVM_CREATE_DEVICE_* flags (KVM_CREATE_DEVICE_TEST: only check)
+ * @return 0; -EINVAL for NULL; KVM's error.
  */
 KVMHOST_API int kvmhost_vm_create_device(struct kvmhost_vm *vm, uint32_t type, uint32_t flags, int *fd);
 

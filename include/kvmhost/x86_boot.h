@@ -57,7 +57,8 @@ extern "C" {
 struct kvmhost_memory;
 struct kvmhost_vcpu;
 
-/** @name e820 memory types (also used for the PVH memmap and the Multiboot mmap) @{ */
+/** @name e820 memory types (also used for the PVH memmap and the Multiboot mmap) */
+/** @{ */
 #define KVMHOST_X86_E820_RAM	  1 /**< usable RAM */
 #define KVMHOST_X86_E820_RESERVED 2 /**< reserved (firmware, MMIO holes) */
 #define KVMHOST_X86_E820_ACPI	  3 /**< ACPI tables, reclaimable after boot */
@@ -224,6 +225,9 @@ struct kvmhost_x86_boot_info {
  * kernel_gpa (also forced by KVMHOST_X86_BOOT_LINUX_ENTRY_32).
  * @param opts may be NULL (defaults, no command line, no initrd)
  * @param info receives the result; its size field must be set
+ * @param mem the VM's guest memory (memory.h)
+ * @param image the image in memory
+ * @param image_size bytes at @p image
  * @return 0 or a negative errno (see the file comment)
  */
 KVMHOST_API int kvmhost_x86_boot_load_bzimage(struct kvmhost_memory *mem, const void *image, size_t image_size,
@@ -239,6 +243,11 @@ KVMHOST_API int kvmhost_x86_boot_load_bzimage(struct kvmhost_memory *mem, const 
  * map. The entry is the value of the Xen PHYS32_ENTRY note (type 18, name
  * "Xen") in a PT_NOTE segment; it must lie in a loaded segment.
  * Entry: KVMHOST_X86_ENTRY_PVH_32, EBX = start_info_gpa.
+ * @param mem the VM's guest memory (memory.h)
+ * @param image the image in memory
+ * @param image_size bytes at @p image
+ * @param opts the options (struct kvmhost_x86_boot_options; size rules as every options struct)
+ * @param info receives where things were put and the entry state (struct kvmhost_x86_boot_info)
  * @return 0 or a negative errno (see the file comment); -ENOEXEC for an ELF
  *         without the note
  */
@@ -261,6 +270,11 @@ KVMHOST_API int kvmhost_x86_boot_load_pvh(struct kvmhost_memory *mem, const void
  * the e820 map; modules (the initrd first, then opts->modules) go page
  * aligned right after the kernel, below 4 GiB.
  * Entry: KVMHOST_X86_ENTRY_MULTIBOOT_32, EAX = 0x2BADB002, EBX = mbi_gpa.
+ * @param mem the VM's guest memory (memory.h)
+ * @param image the image in memory
+ * @param image_size bytes at @p image
+ * @param opts the options (struct kvmhost_x86_boot_options; size rules as every options struct)
+ * @param info receives where things were put and the entry state (struct kvmhost_x86_boot_info)
  * @return 0 or a negative errno (see the file comment)
  */
 KVMHOST_API int kvmhost_x86_boot_load_multiboot(struct kvmhost_memory *mem, const void *image, size_t image_size,
@@ -273,6 +287,11 @@ KVMHOST_API int kvmhost_x86_boot_load_multiboot(struct kvmhost_memory *mem, cons
  * initrd or modules in @p opts give -EINVAL (a raw binary has no protocol to
  * receive them); the e820 map only limits where RAM is.
  * @param image_size non-zero
+ * @param mem the VM's guest memory (memory.h)
+ * @param image the image in memory
+ * @param gpa a guest physical address
+ * @param opts the options (struct kvmhost_x86_boot_options; size rules as every options struct)
+ * @param info receives where things were put and the entry state (struct kvmhost_x86_boot_info)
  * @return 0, -EINVAL, -EFAULT (outside RAM)
  */
 KVMHOST_API int kvmhost_x86_boot_load_raw(struct kvmhost_memory *mem, const void *image, size_t image_size,
@@ -284,6 +303,8 @@ KVMHOST_API int kvmhost_x86_boot_load_raw(struct kvmhost_memory *mem, const void
  * an ELF with a PVH note (preferred when an ELF also has a Multiboot
  * header), or a Multiboot kernel. Checks only what choosing needs: the
  * loader may still refuse the image.
+ * @param image the image in memory
+ * @param image_size bytes at @p image
  * @return a positive enum kvmhost_x86_boot_format; -ENOEXEC when no loader
  *         fits (raw binaries are never detected); -EINVAL for NULL
  */
@@ -291,6 +312,11 @@ KVMHOST_API int kvmhost_x86_boot_detect(const void *image, size_t image_size);
 
 /**
  * Detect the format (kvmhost_x86_boot_detect()) and call its loader.
+ * @param mem the VM's guest memory (memory.h)
+ * @param image the image in memory
+ * @param image_size bytes at @p image
+ * @param opts the options (struct kvmhost_x86_boot_options; size rules as every options struct)
+ * @param info receives where things were put and the entry state (struct kvmhost_x86_boot_info)
  * @return as the loader; -ENOEXEC when no loader fits
  */
 KVMHOST_API int kvmhost_x86_boot_load(struct kvmhost_memory *mem, const void *image, size_t image_size,
@@ -312,6 +338,8 @@ KVMHOST_API int kvmhost_x86_boot_load(struct kvmhost_memory *mem, const void *im
  *               have no header to check: -EINVAL)
  * @param opts   as for the loaders, with a non-empty e820 map (-EINVAL without)
  * @param info   NULL, or filled as the load would fill it (size rules as there)
+ * @param image the image in memory
+ * @param image_size bytes at @p image
  * @return 0; otherwise what the load would return (-ENOEXEC, -EINVAL,
  *         -EFAULT, -ENOSPC, ...) with the load's message
  */
@@ -327,6 +355,10 @@ KVMHOST_API int kvmhost_x86_boot_check(int format, const void *image, size_t ima
  * RFLAGS = 0x2, EIP = @p entry, EAX = @p eax, EBX = @p ebx, other registers
  * zero. A minimal boot helper for PVH_32 and MULTIBOOT_32 (not LINUX_32,
  * which needs a GDT in memory).
+ * @param vcpu the vCPU
+ * @param entry the 32-bit entry point (EIP)
+ * @param eax the value EAX starts with (the boot protocol's magic)
+ * @param ebx the value EBX starts with (the boot protocol's information pointer)
  * @return 0, -EINVAL for NULL, or the register ioctls' errors
  */
 KVMHOST_API int kvmhost_x86_vcpu_setup_protected_mode(struct kvmhost_vcpu *vcpu, uint32_t entry, uint32_t eax,

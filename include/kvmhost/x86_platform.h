@@ -53,7 +53,8 @@ struct kvmhost_system;
 struct kvmhost_memory;
 struct kvmhost_vcpu;
 
-/** @name Memory layout constants @{ */
+/** @name Memory layout constants */
+/** @{ */
 /** Start of the EBDA / VGA / option ROM / BIOS hole: RAM ends here below 1 MiB. */
 #define KVMHOST_X86_EBDA_START 0x9fc00ull
 /** End of that hole: RAM starts again at 1 MiB. */
@@ -115,6 +116,7 @@ struct kvmhost_x86_e820_options {
  * @param entries  receives the map
  * @param max      entries in @p entries
  * @param count    receives the number of entries (also on -E2BIG: the number needed)
+ * @param ram_count entries at @p ram
  * @return 0; -EINVAL for NULL, an empty, wrapping or overlapping range, an
  *         extra entry of type 0, too many extra entries, or a bad hole;
  *         -E2BIG for an options struct with unknown non-zero fields or when
@@ -130,12 +132,18 @@ KVMHOST_API int kvmhost_x86_e820_from_ranges(const struct kvmhost_x86_ram_range 
  * Build the e820 map of a guest memory map (a VM's kvmhost_vm_memory() or a
  * standalone one): writable regions are RAM, read-only regions (firmware,
  * ROMs) are RESERVED; then as kvmhost_x86_e820_from_ranges().
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_x86_e820_options; size rules as every options struct)
+ * @param entries array of @p max entries
+ * @param max entries at @p entries
+ * @param count receives the number of entries (on -E2BIG, the number needed)
  * @return as kvmhost_x86_e820_from_ranges(); -EINVAL for a NULL @p mem.
  */
 KVMHOST_API int kvmhost_x86_e820_from_memory(struct kvmhost_memory *mem, const struct kvmhost_x86_e820_options *opts,
 					     struct kvmhost_x86_e820_entry *entries, uint32_t max, uint32_t *count);
 
-/** @name Interrupt wiring shared by the MP table and the MADT @{ */
+/** @name Interrupt wiring shared by the MP table and the MADT */
+/** @{ */
 /** Default guest-physical address of the IOAPIC. */
 #define KVMHOST_X86_IOAPIC_ADDR_DEFAULT 0xfec00000u
 /** Guest-physical address of every local APIC (xAPIC mode). */
@@ -176,6 +184,8 @@ struct kvmhost_x86_mptable_options {
 
 /**
  * Bytes the MP table for @p ncpus takes (floating pointer included).
+ * @param ncpus the number of vCPUs
+ * @param flags the flags of the options kvmhost_x86_mptable_write() will get
  * @return the size, or -EINVAL for 0 or more than KVMHOST_X86_PLATFORM_MAX_CPUS
  *         vCPUs or an unknown flag.
  */
@@ -189,6 +199,8 @@ KVMHOST_API int kvmhost_x86_mptable_size(uint32_t ncpus, uint32_t flags);
  * KVMHOST_X86_PLATFORM_IRQ0_PIN0), and LINT0 = ExtINT, LINT1 = NMI on every
  * local APIC. Both checksums are set.
  * @param written receives the bytes written; may be NULL
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_x86_mptable_options; size rules as every options struct)
  * @return 0; -EINVAL for NULL or bad options (address outside the scan
  *         areas or unaligned, bad vCPU count, unknown flag); -E2BIG for an
  *         options struct with unknown non-zero fields; -ENOSPC when the table
@@ -224,22 +236,22 @@ KVMHOST_API int kvmhost_x86_mptable_write(struct kvmhost_memory *mem, const stru
 #define KVMHOST_X86_ACPI_RESET 2u
 /** Value the guest writes to the reset register. */
 #define KVMHOST_X86_ACPI_RESET_VALUE 0x01u
-/** Sleep control value for S5, soft off: SLP_TYP 5 (the DSDT's \\_S5) with SLP_EN. */
+/** Sleep control value for S5, soft off: SLP_TYP 5 (the DSDT's `\_S5`) with SLP_EN. */
 #define KVMHOST_X86_ACPI_SLEEP_S5 0x34u
 /** FADT IA-PC boot flags (iapc_boot_arch). */
 #define KVMHOST_X86_ACPI_BOOT_LEGACY_DEVICES (1u << 0)
-#define KVMHOST_X86_ACPI_BOOT_8042	     (1u << 1)
-#define KVMHOST_X86_ACPI_BOOT_NO_VGA	     (1u << 2)
-#define KVMHOST_X86_ACPI_BOOT_NO_MSI	     (1u << 3)
-#define KVMHOST_X86_ACPI_BOOT_NO_ASPM	     (1u << 4)
-#define KVMHOST_X86_ACPI_BOOT_NO_CMOS_RTC    (1u << 5)
+#define KVMHOST_X86_ACPI_BOOT_8042	     (1u << 1) /**< an i8042 exists */
+#define KVMHOST_X86_ACPI_BOOT_NO_VGA	     (1u << 2) /**< no VGA */
+#define KVMHOST_X86_ACPI_BOOT_NO_MSI	     (1u << 3) /**< MSI is not to be enabled */
+#define KVMHOST_X86_ACPI_BOOT_NO_ASPM	     (1u << 4) /**< ASPM is not to be enabled */
+#define KVMHOST_X86_ACPI_BOOT_NO_CMOS_RTC    (1u << 5) /**< no CMOS RTC */
 /** @} */
 
 /** Most devices kvmhost_x86_acpi_options.devices may list. */
 #define KVMHOST_X86_ACPI_MAX_DEVICES 256u
 
 /**
- * A device the DSDT describes under \\_SB (as Device (Dnnn), nnn its index in
+ * A device the DSDT describes under `\_SB` (as Device (Dnnn), nnn its index in
  * hex), so that an ACPI guest finds its resources. Describe every legacy
  * device that interrupts: on this hardware-reduced platform Linux maps no
  * ISA IRQ on its own, so e.g. a 16550 only its built-in port list knows
@@ -259,7 +271,8 @@ struct kvmhost_x86_acpi_device {
 				   from 16 an edge-triggered, active-high extended interrupt */
 };
 
-/** @name PCI host bridge in the DSDT @{ */
+/** @name PCI host bridge in the DSDT */
+/** @{ */
 /** Pins of the IOAPIC the tables describe (KVM's in-kernel IOAPIC): GSIs 0-23. */
 #define KVMHOST_X86_IOAPIC_PINS 24u
 /** Lowest GSI a PCI interrupt line may use: pins 16-23 carry no ISA IRQ. */
@@ -268,10 +281,10 @@ struct kvmhost_x86_acpi_device {
 #define KVMHOST_X86_ACPI_ECAM_BUS_SIZE 0x100000ull
 /** Default I/O window, as kvmhost_pci_host_options: [0xc000, 0x10000). */
 #define KVMHOST_X86_ACPI_PCI_IO_BASE_DEFAULT 0xc000u
-#define KVMHOST_X86_ACPI_PCI_IO_SIZE_DEFAULT 0x4000u
+#define KVMHOST_X86_ACPI_PCI_IO_SIZE_DEFAULT 0x4000u /**< its size */
 /** Default 32-bit MMIO window, as kvmhost_pci_host_options: [0xe0000000, 0xfec00000). */
 #define KVMHOST_X86_ACPI_PCI_MMIO32_BASE_DEFAULT 0xe0000000ull
-#define KVMHOST_X86_ACPI_PCI_MMIO32_SIZE_DEFAULT 0x1ec00000ull
+#define KVMHOST_X86_ACPI_PCI_MMIO32_SIZE_DEFAULT 0x1ec00000ull /**< its size */
 /** @} */
 
 /**
@@ -283,7 +296,7 @@ struct kvmhost_x86_acpi_device {
  * from the struct kvmhost_pci_host_options the host was created with (the
  * defaults are the same).
  *
- * The DSDT gets, under \\_SB after the @c devices:
+ * The DSDT gets, under `\_SB` after the @c devices:
  *  - Device (PCI0): _HID EisaId ("PNP0A08") (PCI Express root), _CID
  *    EisaId ("PNP0A03") (PCI), _SEG 0, _BBN @c bus_start, _UID 0, and a
  *    _CRS with the bus range (WordBusNumber), the configuration ports
@@ -332,15 +345,15 @@ struct kvmhost_x86_acpi_pci_host {
 	 * configuration ports 0xCF8-0xCFF, the FADT's three PM ports and the
 	 * devices' ports; 0/0:
 	 * KVMHOST_X86_ACPI_PCI_IO_BASE_DEFAULT/_SIZE_DEFAULT. */
-	uint32_t io_base, io_size;
+	uint32_t io_base, io_size; /**< @c io_size: the I/O window's size */
 	/** 32-bit MMIO window, 4 KiB aligned, ending at or below 4 GiB, clear
 	 * of the IOAPIC's and the local APIC's pages and the devices' MMIO; 0/0:
 	 * KVMHOST_X86_ACPI_PCI_MMIO32_BASE_DEFAULT/_SIZE_DEFAULT. */
-	uint64_t mmio32_base, mmio32_size;
+	uint64_t mmio32_base, mmio32_size; /**< @c mmio32_size: the 32-bit window's size */
 	/** 64-bit MMIO window, 4 KiB aligned, not wrapping, clear of the other
 	 * ranges; size 0: none (then base must be 0). Put it above the guest's
 	 * RAM and below its physical address width. */
-	uint64_t mmio64_base, mmio64_size;
+	uint64_t mmio64_base, mmio64_size; /**< @c mmio64_size: the 64-bit window's size */
 	/** ECAM base as the MCFG gives it: the address of bus 0's configuration
 	 * space (with bus_start 0, what kvmhost_pci_host_attach_ecam() takes).
 	 * 1 MiB aligned; the area [ecam_base + bus_start MiB, ecam_base +
@@ -393,7 +406,7 @@ struct kvmhost_x86_acpi_options {
 /**
  * Write the ACPI tables into guest memory: RSDP (ACPI 2.0+, XSDT only) at
  * @c gpa, then XSDT, FADT (revision 6, HW_REDUCED_ACPI, sleep control/status
- * and reset registers in system I/O space), DSDT (\\_S5, the @c devices and
+ * and reset registers in system I/O space), DSDT (`\_S5`, the @c devices and
  * the @c pci_host), MADT (one local APIC per vCPU, the IOAPIC with GSI base 0
  * and ID @c ncpus, the ISA IRQ 0 override unless
  * KVMHOST_X86_PLATFORM_IRQ0_PIN0, LINT1 = NMI on all processors, PCAT_COMPAT
@@ -411,6 +424,8 @@ struct kvmhost_x86_acpi_options {
  * the MADT and ignores an MP table; writing both is harmless.
  * @param rsdp    receives the RSDP address; may be NULL
  * @param written receives the bytes written from @c gpa; may be NULL
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_x86_acpi_options; size rules as every options struct)
  * @return as kvmhost_x86_mptable_write() (-EINVAL also for an unaligned @c
  *         gpa, tables reaching past 4 GiB, a bad device: _HID empty,
  *         over 8 characters or not printable, over 255 ports or past port
@@ -477,6 +492,8 @@ enum kvmhost_x86_cpuid_reg {
  * @param supported entries; at least one, at most KVMHOST_X86_CPUID_MAX_ENTRIES,
  *                  no (function, index) twice
  * @param flags     KVMHOST_X86_CPUID_* creation flags
+ * @param count entries at @p supported
+ * @param out receives the new CPUID table
  * @return 0; -EINVAL for NULL, a bad count, a duplicate entry or an unknown
  *         flag; -ENOMEM.
  */
@@ -485,10 +502,16 @@ KVMHOST_API int kvmhost_x86_cpuid_create(const struct kvm_cpuid_entry2 *supporte
 
 /** Create a builder from KVM_GET_SUPPORTED_CPUID, with
  * KVMHOST_X86_CPUID_TSC_DEADLINE when KVM has KVM_CAP_TSC_DEADLINE_TIMER.
- * @return as kvmhost_x86_cpuid_create() plus the ioctl's errors. */
+ * @param sys the system handle (system.h)
+ * @param out receives the new CPUID table
+ * @return as kvmhost_x86_cpuid_create() plus the ioctl's errors.
+ */
 KVMHOST_API int kvmhost_x86_cpuid_create_from_system(struct kvmhost_system *sys, struct kvmhost_x86_cpuid **out);
 
-/** Free a builder. NULL is ignored. */
+/**
+ * Free a builder. NULL is ignored.
+ * @param cpuid the CPUID table
+ */
 KVMHOST_API void kvmhost_x86_cpuid_destroy(struct kvmhost_x86_cpuid *cpuid);
 
 /**
@@ -496,28 +519,57 @@ KVMHOST_API void kvmhost_x86_cpuid_destroy(struct kvmhost_x86_cpuid *cpuid);
  * threads_per_core of them per core, with APIC IDs 0 .. ncpus-1.
  * @param ncpus            1 to KVMHOST_X86_PLATFORM_MAX_CPUS
  * @param threads_per_core a power of two from 1 up to @p ncpus
+ * @param cpuid the CPUID table
  * @return 0 or -EINVAL.
  */
 KVMHOST_API int kvmhost_x86_cpuid_set_topology(struct kvmhost_x86_cpuid *cpuid, uint32_t ncpus,
 					       uint32_t threads_per_core);
 
-/** Set @p bits in one register of one entry (added if missing). @return 0; -EINVAL; -ENOMEM. */
+/**
+ * Set @p bits in one register of one entry (added if missing). @return 0; -EINVAL; -ENOMEM.
+ * @param cpuid the CPUID table
+ * @param function the CPUID leaf (EAX)
+ * @param index the subleaf (ECX); 0 for leaves without one
+ * @param reg the register
+ * @param bits the bits to set
+ */
 KVMHOST_API int kvmhost_x86_cpuid_set_bits(struct kvmhost_x86_cpuid *cpuid, uint32_t function, uint32_t index,
 					   enum kvmhost_x86_cpuid_reg reg, uint32_t bits);
-/** Clear @p bits in one register of one entry (nothing if it is missing). @return 0; -EINVAL; -ENOMEM. */
+/**
+ * Clear @p bits in one register of one entry (nothing if it is missing). @return 0; -EINVAL; -ENOMEM.
+ * @param cpuid the CPUID table
+ * @param function the CPUID leaf (EAX)
+ * @param index the subleaf (ECX); 0 for leaves without one
+ * @param reg the register
+ * @param bits the bits to clear
+ */
 KVMHOST_API int kvmhost_x86_cpuid_clear_bits(struct kvmhost_x86_cpuid *cpuid, uint32_t function, uint32_t index,
 					     enum kvmhost_x86_cpuid_reg reg, uint32_t bits);
-/** Override one register of one entry (added if missing). @return 0; -EINVAL; -ENOMEM. */
+/**
+ * Override one register of one entry (added if missing). @return 0; -EINVAL; -ENOMEM.
+ * @param cpuid the CPUID table
+ * @param function the CPUID leaf (EAX)
+ * @param index the subleaf (ECX); 0 for leaves without one
+ * @param reg the register
+ * @param value its new value
+ */
 KVMHOST_API int kvmhost_x86_cpuid_set_reg(struct kvmhost_x86_cpuid *cpuid, uint32_t function, uint32_t index,
 					  enum kvmhost_x86_cpuid_reg reg, uint32_t value);
 /** Remove one entry (all entries of @p function that match @p index), so the
- * guest reads zeros there. Removing a missing entry is no error. @return 0; -EINVAL; -ENOMEM. */
+ * guest reads zeros there. Removing a missing entry is no error. @return 0; -EINVAL; -ENOMEM.
+ * @param cpuid the CPUID table
+ * @param function the CPUID leaf (EAX)
+ * @param index the subleaf (ECX); 0 for leaves without one
+ */
 KVMHOST_API int kvmhost_x86_cpuid_remove(struct kvmhost_x86_cpuid *cpuid, uint32_t function, uint32_t index);
 
 /**
  * Produce the CPUID table of the vCPU with APIC ID @p apic_id.
  * @param apic_id below the topology's ncpus
  * @param count   receives the number of entries (also on -E2BIG: the number needed)
+ * @param cpuid the CPUID table
+ * @param entries array of @p max entries
+ * @param max entries at @p entries
  * @return 0; -EINVAL for NULL or a bad APIC ID; -E2BIG when @p max is too
  *         small; -ENOMEM.
  */
@@ -527,10 +579,14 @@ KVMHOST_API int kvmhost_x86_cpuid_build(const struct kvmhost_x86_cpuid *cpuid, u
 /** Set the vCPU's CPUID (KVM_SET_CPUID2) to the table built for APIC ID =
  * its vCPU id. Do it before the vCPU first runs and before setting MSRs that
  * depend on CPUID. @return as kvmhost_x86_cpuid_build() and
- * kvmhost_x86_vcpu_set_cpuid(). */
+ * kvmhost_x86_vcpu_set_cpuid().
+ * @param cpuid the CPUID table
+ * @param vcpu the vCPU
+ */
 KVMHOST_API int kvmhost_x86_cpuid_apply(const struct kvmhost_x86_cpuid *cpuid, struct kvmhost_vcpu *vcpu);
 
-/** @name Hyper-V enlightenments (kvmhost_x86_cpuid_add_hyperv(), QEMU's hv-* names) @{ */
+/** @name Hyper-V enlightenments (kvmhost_x86_cpuid_add_hyperv(), QEMU's hv-* names) */
+/** @{ */
 #define KVMHOST_X86_HV_TIME    (1u << 0) /**< hv-time: the reference time counter and the TSC page */
 #define KVMHOST_X86_HV_SYNIC   (1u << 1) /**< hv-synic: the synthetic interrupt controller (needs VPINDEX) */
 #define KVMHOST_X86_HV_STIMER  (1u << 2) /**< hv-stimer: synthetic timers (needs SYNIC and TIME) */
@@ -548,6 +604,8 @@ KVMHOST_API int kvmhost_x86_cpuid_apply(const struct kvmhost_x86_cpuid *cpuid, s
  * kvmhost_x86_vcpu_setup_hyperv().
  * @param hv             KVM's Hyper-V list (kvmhost_x86_system_get_supported_hv_cpuid())
  * @param enlightenments KVMHOST_X86_HV_* (non-empty)
+ * @param cpuid the CPUID table
+ * @param count entries at @p hv
  * @return 0; -EINVAL (NULL, unknown bits, SYNIC without VPINDEX, STIMER
  *         without SYNIC and TIME); -ENOTSUP when @p hv lacks a privilege
  *         asked for (the message says which); -EEXIST when Hyper-V's leaves
@@ -560,6 +618,8 @@ KVMHOST_API int kvmhost_x86_cpuid_add_hyperv(struct kvmhost_x86_cpuid *cpuid, co
  * The per-vCPU part of the enlightenments: with KVMHOST_X86_HV_SYNIC, KVM's
  * synthetic interrupt controller on this vCPU (KVM_CAP_HYPERV_SYNIC2).
  * Before the vCPU first runs.
+ * @param vcpu the vCPU
+ * @param enlightenments KVMHOST_X86_HV_* bits, as given to kvmhost_x86_cpuid_add_hyperv()
  * @return 0; -EINVAL (NULL, unknown bits); KVM's error
  */
 KVMHOST_API int kvmhost_x86_vcpu_setup_hyperv(struct kvmhost_vcpu *vcpu, uint32_t enlightenments);
@@ -572,19 +632,24 @@ KVMHOST_API int kvmhost_x86_vcpu_setup_hyperv(struct kvmhost_vcpu *vcpu, uint32_
  * and KERNEL_GS_BASE = 0. The TSC is left alone.
  * @param indices, values arrays of @p max entries (NULL when @p max is 0)
  * @param count   receives the number of MSRs (also on -E2BIG: the number needed)
+ * @param max entries at @p indices and @p values
  * @return 0; -EINVAL for NULL; -E2BIG when @p max is too small.
  */
 KVMHOST_API int kvmhost_x86_msr_defaults(uint32_t *indices, uint64_t *values, uint32_t max, uint32_t *count);
 
 /** Write the default MSRs (kvmhost_x86_msr_defaults()) into a vCPU, after
  * its CPUID is set. @return 0; -EINVAL for NULL; -EIO naming the first MSR
- * KVM refused; the ioctl's error. */
+ * KVM refused; the ioctl's error.
+ * @param vcpu the vCPU
+ */
 KVMHOST_API int kvmhost_x86_vcpu_set_default_msrs(struct kvmhost_vcpu *vcpu);
 
 /** Program the vCPU's local APIC for virtual-wire mode: LINT0 = ExtINT
  * (8259 interrupts reach the CPU), LINT1 = NMI, both unmasked, as a BIOS
  * leaves them. Needs an in-kernel irqchip (-EINVAL without one).
- * @return 0 or a negative errno. */
+ * @param vcpu the vCPU
+ * @return 0 or a negative errno.
+ */
 KVMHOST_API int kvmhost_x86_vcpu_setup_lint(struct kvmhost_vcpu *vcpu);
 
 /**
@@ -593,12 +658,15 @@ KVMHOST_API int kvmhost_x86_vcpu_setup_lint(struct kvmhost_vcpu *vcpu);
  * i.e. waiting for INIT and SIPI. The guest starts it through its local APIC;
  * the VMM just runs its thread: kvmhost_vcpu_run() blocks in KVM until the
  * SIPI and may return KVMHOST_EXIT_KICKED meanwhile (run again).
+ * @param vcpu the vCPU
+ * @param cpuid the CPUID table
  * @return 0; -EINVAL for NULL, or without an in-kernel irqchip (no LAPIC to
  *         receive the SIPI); the errors of the steps.
  */
 KVMHOST_API int kvmhost_x86_vcpu_prepare_ap(struct kvmhost_vcpu *vcpu, const struct kvmhost_x86_cpuid *cpuid);
 
-/** @name Boot vCPU @{ */
+/** @name Boot vCPU */
+/** @{ */
 /** Default address of the boot GDT (4 descriptors: null, null, code 0x10, data 0x18). */
 #define KVMHOST_X86_BOOT_GDT_GPA_DEFAULT 0x500ull
 /** Default address of the 3 pages of identity page tables (64-bit entries). */
@@ -648,6 +716,9 @@ struct kvmhost_x86_boot_vcpu_options {
  * RIP = info->entry; RAX, RBX, RSI from @p info (zero page, start_info,
  * multiboot magic and MBI); RSP = @c stack; RFLAGS = 0x2.
  * @param opts NULL for defaults
+ * @param vcpu the vCPU
+ * @param cpuid the CPUID table
+ * @param info what the loader reported (kvmhost_x86_boot_load() and the like)
  * @return 0; -EINVAL for NULL, an unknown kind or raw mode, an entry the
  *         mode cannot reach, identity_map_end beyond 1 GiB, or a GDT or
  *         page tables overlapping the kernel, zero page or command line;

@@ -74,15 +74,22 @@ struct kvmhost_cmos_rtc_options {
 /**
  * Create an RTC: 24-hour BCD mode (register B 0x02), register A 0x26, the
  * clock at host time, RAM zero.
+ * @param opts the options (struct kvmhost_cmos_rtc_options; size rules as every options struct)
+ * @param out receives the new RTC
  * @return 0; -EINVAL (unknown flags), -E2BIG, -ENOMEM.
  */
 KVMHOST_API int kvmhost_cmos_rtc_create(const struct kvmhost_cmos_rtc_options *opts, struct kvmhost_cmos_rtc **out);
 
-/** Detach (if attached) and destroy. NULL is ignored. */
+/**
+ * Detach (if attached) and destroy. NULL is ignored.
+ * @param rtc the RTC
+ */
 KVMHOST_API void kvmhost_cmos_rtc_destroy(struct kvmhost_cmos_rtc *rtc);
 
 /**
  * Claim ports 0x70 and 0x71 on @p bus.
+ * @param rtc the RTC
+ * @param bus the bus
  * @return 0; -EINVAL for NULL; -EBUSY if already attached; -EEXIST if taken.
  */
 KVMHOST_API int kvmhost_cmos_rtc_attach(struct kvmhost_cmos_rtc *rtc, struct kvmhost_bus *bus);
@@ -90,6 +97,8 @@ KVMHOST_API int kvmhost_cmos_rtc_attach(struct kvmhost_cmos_rtc *rtc, struct kvm
 /**
  * Set a byte of CMOS RAM.
  * @param index 0x0e to 0x7f, except KVMHOST_CMOS_RTC_CENTURY (part of the clock)
+ * @param rtc the RTC
+ * @param value the byte's new value
  * @return 0; -EINVAL for NULL or an index that is not RAM.
  */
 KVMHOST_API int kvmhost_cmos_rtc_set_byte(struct kvmhost_cmos_rtc *rtc, uint8_t index, uint8_t value);
@@ -97,6 +106,7 @@ KVMHOST_API int kvmhost_cmos_rtc_set_byte(struct kvmhost_cmos_rtc *rtc, uint8_t 
 /**
  * Read a byte as the guest would, clock registers included (no side effects).
  * @param index 0x00 to 0x7f
+ * @param rtc the RTC
  * @return the byte (0 to 255); -EINVAL for NULL or an index past 0x7f.
  */
 KVMHOST_API int kvmhost_cmos_rtc_get_byte(struct kvmhost_cmos_rtc *rtc, uint8_t index);
@@ -107,6 +117,9 @@ KVMHOST_API int kvmhost_cmos_rtc_get_byte(struct kvmhost_cmos_rtc *rtc, uint8_t 
  * 0x30/0x31 memory above 1 MiB in KiB (at most 65535), 0x34/0x35 memory above
  * 16 MiB in 64 KiB units (at most 65535), 0x5b-0x5d memory above 4 GiB in
  * 64 KiB units (24 bits; more is -ERANGE). All little-endian.
+ * @param rtc the RTC
+ * @param below_4g bytes of RAM below 4 GiB
+ * @param above_4g bytes of RAM above 4 GiB
  * @return 0; -EINVAL for NULL or @p below_4g past 4 GiB; -ERANGE.
  */
 KVMHOST_API int kvmhost_cmos_rtc_set_memory_size(struct kvmhost_cmos_rtc *rtc, uint64_t below_4g, uint64_t above_4g);
@@ -116,12 +129,16 @@ KVMHOST_API int kvmhost_cmos_rtc_set_memory_size(struct kvmhost_cmos_rtc *rtc, u
  * enables (PIE, AIE, UIE, SQWE) are cleared. The time, the data mode and
  * the RAM (memory-size bytes included) are battery-backed on a PC and
  * survive, as they survive a reboot there.
+ * @param rtc the RTC
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_cmos_rtc_reset(struct kvmhost_cmos_rtc *rtc);
 
 /** Return the bytes kvmhost_cmos_rtc_save() writes (a constant per state
- * version), or -EINVAL for NULL. */
+ * version), or -EINVAL for NULL.
+ * @param rtc the RTC
+ * @return the bytes kvmhost_cmos_rtc_save() writes (a constant per state version), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_cmos_rtc_state_size(struct kvmhost_cmos_rtc *rtc);
 
 /**
@@ -129,6 +146,9 @@ KVMHOST_API int kvmhost_cmos_rtc_state_size(struct kvmhost_cmos_rtc *rtc);
  * from host time, the host time now, and the time held while register B's
  * SET bit is on): a fixed little-endian layout with a magic and
  * KVMHOST_CMOS_RTC_STATE_VERSION (described in lib/devices/cmos_rtc.c).
+ * @param rtc the RTC
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return the bytes written; -EINVAL for NULL; -ENOSPC if @p len is smaller.
  */
 KVMHOST_API int kvmhost_cmos_rtc_save(struct kvmhost_cmos_rtc *rtc, void *buf, size_t len);
@@ -138,6 +158,9 @@ KVMHOST_API int kvmhost_cmos_rtc_save(struct kvmhost_cmos_rtc *rtc, void *buf, s
  * past 0x7f, bytes in the clock's own registers, UIP stored, an offset or
  * held time no guest could have set, reserved bytes). The clock then follows
  * the policy in the file comment.
+ * @param rtc the RTC
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL or a bad blob (the RTC is then untouched).
  */
 KVMHOST_API int kvmhost_cmos_rtc_restore(struct kvmhost_cmos_rtc *rtc, const void *buf, size_t len);
@@ -146,6 +169,9 @@ KVMHOST_API int kvmhost_cmos_rtc_restore(struct kvmhost_cmos_rtc *rtc, const voi
  * Register the RTC in @p registry as @p id, with state version
  * KVMHOST_CMOS_RTC_STATE_VERSION and ops for reset, state_size, save and
  * restore (no pause or resume). Remove it before destroying it.
+ * @param rtc the RTC
+ * @param registry the device registry
+ * @param id the id to register it under (unique in @p registry)
  * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p rtc.
  */
 KVMHOST_API int kvmhost_cmos_rtc_register(struct kvmhost_cmos_rtc *rtc, struct kvmhost_device_registry *registry,

@@ -60,16 +60,24 @@ struct kvmhost_debug_exit_options {
 
 /**
  * Create a debug-exit device.
+ * @param opts the options (struct kvmhost_debug_exit_options; size rules as every options struct)
+ * @param out receives the new debug-exit device
  * @return 0; -EINVAL for a width other than 0, 1, 2, 4; -E2BIG; -ENOMEM.
  */
 KVMHOST_API int kvmhost_debug_exit_create(const struct kvmhost_debug_exit_options *opts,
 					  struct kvmhost_debug_exit **out);
 
-/** Detach (if attached) and destroy. NULL is ignored. */
+/**
+ * Detach (if attached) and destroy. NULL is ignored.
+ * @param dev the debug-exit device
+ */
 KVMHOST_API void kvmhost_debug_exit_destroy(struct kvmhost_debug_exit *dev);
 
 /**
  * Claim ports @p port to @p port + width - 1 on @p bus.
+ * @param dev the debug-exit device
+ * @param bus the bus
+ * @param port the first port
  * @return 0; -EINVAL for NULL or a range past port 0xffff; -EBUSY if already
  *         attached; -EEXIST if taken.
  */
@@ -78,23 +86,39 @@ KVMHOST_API int kvmhost_debug_exit_attach(struct kvmhost_debug_exit *dev, struct
 /**
  * Poll for a request.
  * @param status receives the latest request's status when there was one (may be NULL)
+ * @param dev the debug-exit device
  * @return 1 if the guest has asked to exit, 0 if not; -EINVAL for NULL @p dev.
  */
 KVMHOST_API int kvmhost_debug_exit_requested(struct kvmhost_debug_exit *dev, uint64_t *status);
 
 /**
  * Forget a request: kvmhost_debug_exit_requested() reads 0 again.
+ * @param dev the debug-exit device
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_debug_exit_reset(struct kvmhost_debug_exit *dev);
 
-/** Return 0 (the device is stateless), or -EINVAL for NULL. */
+/**
+ * Return 0 (the device is stateless), or -EINVAL for NULL.
+ * @param dev the debug-exit device
+ * @return 0 (the device is stateless), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_debug_exit_state_size(struct kvmhost_debug_exit *dev);
 
-/** Save nothing (@p buf may be NULL). @return 0 bytes written; -EINVAL for NULL @p dev. */
+/**
+ * Save nothing (@p buf may be NULL). @return 0 bytes written; -EINVAL for NULL @p dev.
+ * @param dev the debug-exit device
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
+ */
 KVMHOST_API int kvmhost_debug_exit_save(struct kvmhost_debug_exit *dev, void *buf, size_t len);
 
-/** Accept an empty state. @return 0; -EINVAL for NULL @p dev or @p len other than 0. */
+/**
+ * Accept an empty state. @return 0; -EINVAL for NULL @p dev or @p len other than 0.
+ * @param dev the debug-exit device
+ * @param buf the bytes
+ * @param len bytes at @p buf
+ */
 KVMHOST_API int kvmhost_debug_exit_restore(struct kvmhost_debug_exit *dev, const void *buf, size_t len);
 
 /**
@@ -102,6 +126,9 @@ KVMHOST_API int kvmhost_debug_exit_restore(struct kvmhost_debug_exit *dev, const
  * KVMHOST_DEBUG_EXIT_STATE_VERSION and ops for reset and restore (it saves
  * no data; restore refuses a record that has some). Remove it before
  * destroying it.
+ * @param dev the debug-exit device
+ * @param registry the device registry
+ * @param id the id to register it under (unique in @p registry)
  * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p dev.
  */
 KVMHOST_API int kvmhost_debug_exit_register(struct kvmhost_debug_exit *dev, struct kvmhost_device_registry *registry,

@@ -67,14 +67,24 @@ struct kvmhost_fw_cfg_options {
 	uint64_t ram_size; /**< FW_CFG_RAM_SIZE in bytes */
 };
 
-/** Create a fw_cfg device with no files. @p opts may be NULL (1 CPU, RAM size 0). */
+/**
+ * Create a fw_cfg device with no files. @p opts may be NULL (1 CPU, RAM size 0).
+ * @param opts the options (struct kvmhost_fw_cfg_options; size rules as every options struct)
+ * @param out receives the new fw_cfg device
+ * @return 0; -EINVAL for a NULL @p out or bad options; -E2BIG for unknown option fields; -ENOMEM.
+ */
 KVMHOST_API int kvmhost_fw_cfg_create(const struct kvmhost_fw_cfg_options *opts, struct kvmhost_fw_cfg **out);
 
-/** Detach (if attached) and destroy. NULL is ignored. */
+/**
+ * Detach (if attached) and destroy. NULL is ignored.
+ * @param fw_cfg the fw_cfg device
+ */
 KVMHOST_API void kvmhost_fw_cfg_destroy(struct kvmhost_fw_cfg *fw_cfg);
 
 /**
  * Claim ports 0x510 and 0x511 on @p bus.
+ * @param fw_cfg the fw_cfg device
+ * @param bus the bus
  * @return 0; -EINVAL for NULL; -EBUSY if already attached; -EEXIST if taken.
  */
 KVMHOST_API int kvmhost_fw_cfg_attach(struct kvmhost_fw_cfg *fw_cfg, struct kvmhost_bus *bus);
@@ -84,6 +94,7 @@ KVMHOST_API int kvmhost_fw_cfg_attach(struct kvmhost_fw_cfg *fw_cfg, struct kvmh
  * @param name 1 to KVMHOST_FW_CFG_MAX_NAME characters, e.g. "opt/org.example/config"
  * @param data may be NULL when @p len is 0
  * @param len  at most UINT32_MAX
+ * @param fw_cfg the fw_cfg device
  * @return the file's key (0x0020 or more); -EINVAL for NULL arguments, an
  *         empty or too long name, or too much data; -EEXIST if a file has
  *         that name; -ENOSPC past KVMHOST_FW_CFG_MAX_FILES; -ENOMEM.
@@ -93,18 +104,25 @@ KVMHOST_API int kvmhost_fw_cfg_add_file(struct kvmhost_fw_cfg *fw_cfg, const cha
 /**
  * Back to the power-on state: selector 0 (the signature), offset 0. The
  * items are configuration and stay.
+ * @param fw_cfg the fw_cfg device
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_fw_cfg_reset(struct kvmhost_fw_cfg *fw_cfg);
 
 /** Return the bytes kvmhost_fw_cfg_save() writes (a constant per state
- * version), or -EINVAL for NULL. */
+ * version), or -EINVAL for NULL.
+ * @param fw_cfg the fw_cfg device
+ * @return the bytes kvmhost_fw_cfg_save() writes (a constant per state version), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_fw_cfg_state_size(struct kvmhost_fw_cfg *fw_cfg);
 
 /**
  * Save where the guest is reading: the selector, the offset into the
  * selected item and that item's length, in a fixed little-endian layout with
  * a magic and KVMHOST_FW_CFG_STATE_VERSION (described in lib/devices/fw_cfg.c).
+ * @param fw_cfg the fw_cfg device
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return the bytes written; -EINVAL for NULL; -ENOSPC if @p len is smaller.
  */
 KVMHOST_API int kvmhost_fw_cfg_save(struct kvmhost_fw_cfg *fw_cfg, void *buf, size_t len);
@@ -113,6 +131,9 @@ KVMHOST_API int kvmhost_fw_cfg_save(struct kvmhost_fw_cfg *fw_cfg, void *buf, si
  * Load a state kvmhost_fw_cfg_save() wrote. The offset must lie within the
  * selected item, and that item must have the same length on this device as
  * when saved (a guest halfway through a file must not go on in another).
+ * @param fw_cfg the fw_cfg device
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL or a bad blob (the device is then untouched).
  */
 KVMHOST_API int kvmhost_fw_cfg_restore(struct kvmhost_fw_cfg *fw_cfg, const void *buf, size_t len);
@@ -121,6 +142,9 @@ KVMHOST_API int kvmhost_fw_cfg_restore(struct kvmhost_fw_cfg *fw_cfg, const void
  * Register the device in @p registry as @p id, with state version
  * KVMHOST_FW_CFG_STATE_VERSION and ops for reset, state_size, save and
  * restore (no pause or resume). Remove it before destroying it.
+ * @param fw_cfg the fw_cfg device
+ * @param registry the device registry
+ * @param id the id to register it under (unique in @p registry)
  * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p fw_cfg.
  */
 KVMHOST_API int kvmhost_fw_cfg_register(struct kvmhost_fw_cfg *fw_cfg, struct kvmhost_device_registry *registry,

@@ -69,36 +69,57 @@ struct kvmhost_i8042_options {
 	void *opaque;		      /**< passed to reset */
 };
 
-/** Create a controller. @p opts may be NULL (no reset callback). */
+/**
+ * Create a controller. @p opts may be NULL (no reset callback).
+ * @param opts the options (struct kvmhost_i8042_options; size rules as every options struct)
+ * @param out receives the new i8042 controller
+ * @return 0; -EINVAL for a NULL @p out or bad options; -E2BIG for unknown option fields; -ENOMEM.
+ */
 KVMHOST_API int kvmhost_i8042_create(const struct kvmhost_i8042_options *opts, struct kvmhost_i8042 **out);
 
-/** Detach (if attached) and destroy. NULL is ignored. */
+/**
+ * Detach (if attached) and destroy. NULL is ignored.
+ * @param i8042 the i8042 controller
+ */
 KVMHOST_API void kvmhost_i8042_destroy(struct kvmhost_i8042 *i8042);
 
 /**
  * Claim ports 0x60 and 0x64 on @p bus (one byte each).
+ * @param i8042 the i8042 controller
+ * @param bus the bus
  * @return 0; -EINVAL for NULL; -EBUSY if already attached; -EEXIST if a
  *         port is taken (nothing stays claimed then).
  */
 KVMHOST_API int kvmhost_i8042_attach(struct kvmhost_i8042 *i8042, struct kvmhost_bus *bus);
 
-/** Return how many reset pulses the guest has made so far, or -EINVAL for NULL. */
+/**
+ * Return how many reset pulses the guest has made so far, or -EINVAL for NULL.
+ * @param i8042 the i8042 controller
+ * @return how many reset pulses the guest has made so far, or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_i8042_reset_count(struct kvmhost_i8042 *i8042);
 
 /**
  * Back to the power-on state kvmhost_i8042_create() gives (command byte
  * 0x45, output buffer empty, no command pending). The reset count is kept.
+ * @param i8042 the i8042 controller
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_i8042_reset(struct kvmhost_i8042 *i8042);
 
 /** Return the bytes kvmhost_i8042_save() writes (a constant per state
- * version), or -EINVAL for NULL. */
+ * version), or -EINVAL for NULL.
+ * @param i8042 the i8042 controller
+ * @return the bytes kvmhost_i8042_save() writes (a constant per state version), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_i8042_state_size(struct kvmhost_i8042 *i8042);
 
 /**
  * Save the controller's state: a fixed little-endian layout with a magic and
  * KVMHOST_I8042_STATE_VERSION (described in lib/devices/i8042.c).
+ * @param i8042 the i8042 controller
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return the bytes written; -EINVAL for NULL; -ENOSPC if @p len is smaller.
  */
 KVMHOST_API int kvmhost_i8042_save(struct kvmhost_i8042 *i8042, void *buf, size_t len);
@@ -107,6 +128,9 @@ KVMHOST_API int kvmhost_i8042_save(struct kvmhost_i8042 *i8042, void *buf, size_
  * Load a state kvmhost_i8042_save() wrote, checking every field (status bits
  * the controller never shows, the reset line held, a pending command that
  * takes no data byte, reserved bytes).
+ * @param i8042 the i8042 controller
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL or a bad blob (the controller is then untouched).
  */
 KVMHOST_API int kvmhost_i8042_restore(struct kvmhost_i8042 *i8042, const void *buf, size_t len);
@@ -115,6 +139,9 @@ KVMHOST_API int kvmhost_i8042_restore(struct kvmhost_i8042 *i8042, const void *b
  * Register the controller in @p registry as @p id, with state version
  * KVMHOST_I8042_STATE_VERSION and ops for reset, state_size, save and
  * restore (no pause or resume). Remove it before destroying it.
+ * @param i8042 the i8042 controller
+ * @param registry the device registry
+ * @param id the id to register it under (unique in @p registry)
  * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p i8042.
  */
 KVMHOST_API int kvmhost_i8042_register(struct kvmhost_i8042 *i8042, struct kvmhost_device_registry *registry,

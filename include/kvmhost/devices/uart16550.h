@@ -66,13 +66,13 @@ struct kvmhost_uart;
 
 /** The PC's serial ports: base port and ISA IRQ (GSI on a standard IOAPIC/PIC setup). */
 #define KVMHOST_UART_COM1_BASE 0x3f8
-#define KVMHOST_UART_COM1_IRQ  4
-#define KVMHOST_UART_COM2_BASE 0x2f8
-#define KVMHOST_UART_COM2_IRQ  3
-#define KVMHOST_UART_COM3_BASE 0x3e8
-#define KVMHOST_UART_COM3_IRQ  4
-#define KVMHOST_UART_COM4_BASE 0x2e8
-#define KVMHOST_UART_COM4_IRQ  3
+#define KVMHOST_UART_COM1_IRQ  4     /**< ISA IRQ of COM1 */
+#define KVMHOST_UART_COM2_BASE 0x2f8 /**< first port of COM2 */
+#define KVMHOST_UART_COM2_IRQ  3     /**< ISA IRQ of COM2 */
+#define KVMHOST_UART_COM3_BASE 0x3e8 /**< first port of COM3 */
+#define KVMHOST_UART_COM3_IRQ  4     /**< ISA IRQ of COM3 */
+#define KVMHOST_UART_COM4_BASE 0x2e8 /**< first port of COM4 */
+#define KVMHOST_UART_COM4_IRQ  3     /**< ISA IRQ of COM4 */
 
 /** Ports a UART occupies from its base. */
 #define KVMHOST_UART_PORTS 8
@@ -118,17 +118,23 @@ struct kvmhost_uart_stats {
 /**
  * Create a UART in its reset state, not attached to any bus.
  * @param opts options; NULL: no output fd, no interrupt line
+ * @param out receives the new UART
  * @return 0; -EINVAL, -E2BIG (options), -ENOMEM.
  */
 KVMHOST_API int kvmhost_uart_create(const struct kvmhost_uart_options *opts, struct kvmhost_uart **out);
 
 /** Detach (if attached) and destroy a UART. Buffered output is dropped; call
- * kvmhost_uart_flush() first to keep it. NULL is ignored. */
+ * kvmhost_uart_flush() first to keep it. NULL is ignored.
+ * @param uart the UART
+ */
 KVMHOST_API void kvmhost_uart_destroy(struct kvmhost_uart *uart);
 
 /**
  * Claim ports @p base to @p base + 7 on @p bus. A UART sits on one bus at a
  * time; it stays there until destroyed.
+ * @param uart the UART
+ * @param bus the bus
+ * @param base the first of the UART's 8 ports (0x3f8 for COM1)
  * @return 0; -EINVAL for NULL arguments or a range past port 0xffff; -EBUSY
  *         if already attached; -EEXIST if the ports are taken (the bus's
  *         message names the owner).
@@ -138,13 +144,19 @@ KVMHOST_API int kvmhost_uart_attach(struct kvmhost_uart *uart, struct kvmhost_bu
 /**
  * Put received bytes into the receive FIFO, in order, as far as it has room
  * (none in loopback mode, where the receiver listens to the transmitter).
+ * @param uart the UART
+ * @param bytes the bytes
+ * @param len bytes at @p bytes
  * @return the number of bytes accepted (0 to @p len; the caller keeps the
  *         rest); -EINVAL for a NULL @p uart, or NULL @p bytes with @p len > 0.
  */
 KVMHOST_API int kvmhost_uart_receive(struct kvmhost_uart *uart, const void *bytes, size_t len);
 
 /** Return how many bytes kvmhost_uart_receive() would accept now (0 to
- * KVMHOST_UART_FIFO_SIZE), or -EINVAL for NULL. */
+ * KVMHOST_UART_FIFO_SIZE), or -EINVAL for NULL.
+ * @param uart the UART
+ * @return how many bytes kvmhost_uart_receive() would accept now (0 to KVMHOST_UART_FIFO_SIZE), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_uart_rx_room(struct kvmhost_uart *uart);
 
 /**
@@ -153,6 +165,8 @@ KVMHOST_API int kvmhost_uart_rx_room(struct kvmhost_uart *uart);
  * event loop, when @p in_fd is readable; when this returns 0 with
  * kvmhost_uart_rx_room() at 0, stop watching @p in_fd until the rx_space
  * callback runs.
+ * @param uart the UART
+ * @param in_fd the host-side input, e.g. a terminal or a pipe
  * @return bytes moved (0 if there was no room or nothing to read); -EPIPE at
  *         end of file (stop watching the fd); -EINVAL for NULL or a negative
  *         fd; read(2)'s negative errno.
@@ -161,6 +175,7 @@ KVMHOST_API int kvmhost_uart_pump(struct kvmhost_uart *uart, int in_fd);
 
 /**
  * Try to write buffered output to out_fd, without blocking.
+ * @param uart the UART
  * @return bytes still buffered (0: all out); -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_uart_flush(struct kvmhost_uart *uart);
@@ -168,6 +183,8 @@ KVMHOST_API int kvmhost_uart_flush(struct kvmhost_uart *uart);
 /**
  * Copy the UART's counters. @p stats->size must be set; a smaller (older)
  * struct gets the fields it has room for.
+ * @param uart the UART
+ * @param stats receives the counters; set its size field first
  * @return 0; -EINVAL for NULL or a size smaller than the size field.
  */
 KVMHOST_API int kvmhost_uart_get_stats(struct kvmhost_uart *uart, struct kvmhost_uart_stats *stats);
@@ -177,6 +194,7 @@ KVMHOST_API int kvmhost_uart_get_stats(struct kvmhost_uart *uart, struct kvmhost
  * registers reset, the receive FIFO emptied (the rx_space callback then
  * runs), the interrupt line lowered. Buffered output and the counters are
  * kept.
+ * @param uart the UART
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_uart_reset(struct kvmhost_uart *uart);
@@ -187,6 +205,7 @@ KVMHOST_API int kvmhost_uart_reset(struct kvmhost_uart *uart);
  * the interrupt line is not changed; register accesses still work, and
  * their effect on the line waits for resume. Pausing twice is the same as
  * once.
+ * @param uart the UART
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_uart_pause(struct kvmhost_uart *uart);
@@ -195,18 +214,25 @@ KVMHOST_API int kvmhost_uart_pause(struct kvmhost_uart *uart);
  * Resume after kvmhost_uart_pause(): the line is set to the level the
  * registers call for, and the rx_space callback runs if the FIFO has room
  * (the embedder may have stopped watching its input while paused).
+ * @param uart the UART
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_uart_resume(struct kvmhost_uart *uart);
 
 /** Return the bytes kvmhost_uart_save() writes (a constant per state
- * version), or -EINVAL for NULL. */
+ * version), or -EINVAL for NULL.
+ * @param uart the UART
+ * @return the bytes kvmhost_uart_save() writes (a constant per state version), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_uart_state_size(struct kvmhost_uart *uart);
 
 /**
  * Save the guest-visible state: a fixed little-endian layout with a magic
  * and KVMHOST_UART_STATE_VERSION (described in lib/devices/uart16550.c),
  * not a copy of a C struct.
+ * @param uart the UART
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return the bytes written (kvmhost_uart_state_size()); -EINVAL for NULL;
  *         -ENOSPC if @p len is smaller.
  */
@@ -218,6 +244,9 @@ KVMHOST_API int kvmhost_uart_save(struct kvmhost_uart *uart, void *buf, size_t l
  * the count, MSR inputs that do not follow MCR...). Then the interrupt line
  * follows the registers (unless paused) and, when the FIFO has room, the
  * rx_space callback runs.
+ * @param uart the UART
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL or a bad blob (the UART is then untouched).
  */
 KVMHOST_API int kvmhost_uart_restore(struct kvmhost_uart *uart, const void *buf, size_t len);
@@ -227,6 +256,9 @@ KVMHOST_API int kvmhost_uart_restore(struct kvmhost_uart *uart, const void *buf,
  * KVMHOST_UART_STATE_VERSION and ops that call kvmhost_uart_reset, _pause,
  * _resume, _state_size, _save and _restore. Remove it from the registry
  * before destroying it.
+ * @param uart the UART
+ * @param registry the device registry
+ * @param id the id to register it under (unique in @p registry)
  * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p uart.
  */
 KVMHOST_API int kvmhost_uart_register(struct kvmhost_uart *uart, struct kvmhost_device_registry *registry,

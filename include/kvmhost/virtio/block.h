@@ -163,6 +163,9 @@ struct kvmhost_virtio_blk_options {
  * Create a virtio-blk device on guest memory @p mem (which must outlive it)
  * for the image at opts->path, and start its I/O threads. The capacity is
  * the image size in whole 512-byte sectors, read now.
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_virtio_blk_options; size rules as every options struct)
+ * @param out receives the new virtio-blk device
  * @return 0 and *out set; -EINVAL (NULL @p mem, @p opts or @p out, no path,
  *         a bad option, an image that is neither a regular file nor a block
  *         device, or smaller than one sector), -E2BIG (unknown non-zero
@@ -175,11 +178,16 @@ KVMHOST_API int kvmhost_virtio_blk_create(struct kvmhost_memory *mem, const stru
 
 /** Wait for the requests in flight, stop the I/O threads, destroy the
  * framework device and close the image. NULL is ignored. The transport must
- * be disconnected first. */
+ * be disconnected first.
+ * @param blk the virtio-blk device
+ */
 KVMHOST_API void kvmhost_virtio_blk_destroy(struct kvmhost_virtio_blk *blk);
 
 /** Return the framework device (for the transport), or NULL (and the last
- * error set) for NULL. It lives as long as @p blk. */
+ * error set) for NULL. It lives as long as @p blk.
+ * @param blk the virtio-blk device
+ * @return the framework device (for the transport), or NULL (and the last error set) for NULL.
+ */
 KVMHOST_API struct kvmhost_virtio_device *kvmhost_virtio_blk_device(struct kvmhost_virtio_blk *blk);
 
 /**
@@ -188,6 +196,7 @@ KVMHOST_API struct kvmhost_virtio_device *kvmhost_virtio_blk_device(struct kvmho
  * signalled). With the vCPUs stopped, kvmhost_virtio_device_save() can
  * follow. Kicks that arrive meanwhile are served too, so it returns only
  * once they stop.
+ * @param blk the virtio-blk device
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_blk_drain(struct kvmhost_virtio_blk *blk);
@@ -198,6 +207,9 @@ KVMHOST_API int kvmhost_virtio_blk_drain(struct kvmhost_virtio_blk *blk);
  * pause that waits for the device to be idle (kvmhost_virtio_blk_drain();
  * with the vCPUs stopped no new request comes) and an empty resume. Remove
  * it before destroying it.
+ * @param blk the virtio-blk device
+ * @param registry the device registry
+ * @param id the id to register it under (unique in @p registry)
  * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p blk.
  */
 KVMHOST_API int kvmhost_virtio_blk_register(struct kvmhost_virtio_blk *blk, struct kvmhost_device_registry *registry,
@@ -205,12 +217,15 @@ KVMHOST_API int kvmhost_virtio_blk_register(struct kvmhost_virtio_blk *blk, stru
 
 /**
  * Read the capacity, in 512-byte sectors.
+ * @param blk the virtio-blk device
+ * @param sectors receives the capacity
  * @return 0 and *sectors set; -EINVAL for NULL arguments.
  */
 KVMHOST_API int kvmhost_virtio_blk_capacity(struct kvmhost_virtio_blk *blk, uint64_t *sectors);
 
 /**
  * Report the backend in use.
+ * @param blk the virtio-blk device
  * @return KVMHOST_VIRTIO_BLK_BACKEND_THREADS or _IO_URING; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_blk_backend(struct kvmhost_virtio_blk *blk);

@@ -76,7 +76,7 @@ struct kvmhost_virtio_console;
 
 /** Queue indices of port 0. */
 #define KVMHOST_VIRTIO_CONSOLE_RXQ 0
-#define KVMHOST_VIRTIO_CONSOLE_TXQ 1
+#define KVMHOST_VIRTIO_CONSOLE_TXQ 1 /**< index of the transmit queue (guest to host) */
 
 /** Bytes of config space. */
 #define KVMHOST_VIRTIO_CONSOLE_CONFIG_SIZE 12
@@ -107,8 +107,9 @@ struct kvmhost_virtio_console_options {
 	int out_fd;				     /**< STDIO, FILE (without path): output fd, or -1 (STDIO) */
 	int sock_fd;				     /**< SOCKET: a connected or listening stream socket */
 	const char *path;			     /**< FILE: open this file instead of out_fd; NULL: use out_fd */
-	uint16_t cols, rows;			     /**< console size; both non-zero: VIRTIO_CONSOLE_F_SIZE offered */
-	uint32_t queue_size;			     /**< largest queue size, 1 to 1024; 0: 128 */
+	/** @c cols: the console's columns (with @c rows: both non-zero: VIRTIO_CONSOLE_F_SIZE offered) */
+	uint16_t cols, rows; /**< @c rows: the console's rows; both non-zero: VIRTIO_CONSOLE_F_SIZE offered */
+	uint32_t queue_size; /**< largest queue size, 1 to 1024; 0: 128 */
 	kvmhost_virtio_console_rx_ready_fn rx_ready; /**< optional, see kvmhost_virtio_console_rx_ready_fn */
 	void *rx_ready_opaque;			     /**< passed to rx_ready */
 	const char *name;			     /**< for messages; copied; NULL: "virtio-console" */
@@ -128,6 +129,8 @@ struct kvmhost_virtio_console_stats {
 /**
  * Create a virtio-console on guest memory @p mem (which must outlive it).
  * @param opts options; NULL: the NONE backend, no size
+ * @param mem the VM's guest memory (memory.h)
+ * @param out receives the new virtio-console device
  * @return 0 and *out set; -EINVAL (NULL @p mem or @p out, an unknown
  *         backend, a negative fd where one is needed, a fd that is not open,
  *         SOCKET with a fd that is not a stream socket, one of cols/rows
@@ -140,16 +143,24 @@ KVMHOST_API int kvmhost_virtio_console_create(struct kvmhost_memory *mem,
 
 /** Destroy the console and its framework device; closes what the device
  * owns (a FILE path's fd, an accepted client). Buffered output is dropped:
- * call kvmhost_virtio_console_flush() first to keep it. NULL is ignored. */
+ * call kvmhost_virtio_console_flush() first to keep it. NULL is ignored.
+ * @param con the virtio-console device
+ */
 KVMHOST_API void kvmhost_virtio_console_destroy(struct kvmhost_virtio_console *con);
 
 /** Return the framework device (for the transport), or NULL for NULL. It
- * lives as long as @p con. */
+ * lives as long as @p con.
+ * @param con the virtio-console device
+ * @return the framework device (for the transport), or NULL for NULL.
+ */
 KVMHOST_API struct kvmhost_virtio_device *kvmhost_virtio_console_device(struct kvmhost_virtio_console *con);
 
 /**
  * Deliver host input into the guest's posted receive buffers, in order, as
  * far as they have room (one buffer per chunk, returned to the guest at once).
+ * @param con the virtio-console device
+ * @param bytes the bytes
+ * @param len bytes at @p bytes
  * @return bytes accepted (0 to @p len; the caller keeps the rest; 0 when the
  *         guest has posted nothing or the device is not live); -EINVAL for a
  *         NULL @p con, or NULL @p bytes with @p len > 0.
@@ -160,6 +171,9 @@ KVMHOST_API int kvmhost_virtio_console_receive(struct kvmhost_virtio_console *co
  * Return the room of the next posted receive buffer: 0 means input waits
  * (nothing posted, or the device is not live); otherwise receive() accepts
  * at least this many bytes (capped at INT32_MAX). -EINVAL for NULL.
+ * @param con the virtio-console device
+ * @return the room of the next posted receive buffer: 0 means input waits (nothing posted, or the device is not live);
+ * otherwise receive() accepts at least this many bytes (capped at INT32_MAX).
  */
 KVMHOST_API int kvmhost_virtio_console_rx_room(struct kvmhost_virtio_console *con);
 
@@ -168,6 +182,9 @@ KVMHOST_API int kvmhost_virtio_console_rx_room(struct kvmhost_virtio_console *co
  * SOCKET's client (or the listening socket while there is none), -1 when
  * the backend has no input. It changes when a client is accepted or hangs
  * up. -EINVAL for NULL.
+ * @param con the virtio-console device
+ * @return the fd an event loop should watch for input now: STDIO's in_fd, SOCKET's client (or the listening socket
+ * while there is none), -1 when the backend has no input.
  */
 KVMHOST_API int kvmhost_virtio_console_input_fd(struct kvmhost_virtio_console *con);
 
@@ -177,6 +194,7 @@ KVMHOST_API int kvmhost_virtio_console_input_fd(struct kvmhost_virtio_console *c
  * without a client, accept one (non-blocking). When this returns 0 and
  * kvmhost_virtio_console_rx_room() says 0, stop watching the input fd until
  * the rx_ready callback.
+ * @param con the virtio-console device
  * @return bytes moved (0: nothing to read, no room, or a client was accepted
  *         or hung up: re-read kvmhost_virtio_console_input_fd()); -EPIPE at
  *         end of file of STDIO's in_fd or of a connected SOCKET fd the
@@ -187,6 +205,7 @@ KVMHOST_API int kvmhost_virtio_console_pump(struct kvmhost_virtio_console *con);
 
 /**
  * Try to write buffered output, without blocking.
+ * @param con the virtio-console device
  * @return bytes still buffered (0: all out); -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_console_flush(struct kvmhost_virtio_console *con);
@@ -194,6 +213,9 @@ KVMHOST_API int kvmhost_virtio_console_flush(struct kvmhost_virtio_console *con)
 /**
  * Change the console size shown in config space and announce it (config
  * generation and interrupt), e.g. on SIGWINCH.
+ * @param con the virtio-console device
+ * @param cols columns; non-zero
+ * @param rows rows; non-zero
  * @return 0; -EINVAL for NULL or a zero @p cols or @p rows; -EOPNOTSUPP if
  *         the console was created without a size (F_SIZE not offered).
  */
@@ -202,6 +224,8 @@ KVMHOST_API int kvmhost_virtio_console_set_size(struct kvmhost_virtio_console *c
 /**
  * Copy the counters. @p stats->size must be set; a smaller (older) struct
  * gets the fields it has room for.
+ * @param con the virtio-console device
+ * @param stats receives the counters; set its size field first
  * @return 0; -EINVAL for NULL or a size smaller than the size field.
  */
 KVMHOST_API int kvmhost_virtio_console_get_stats(struct kvmhost_virtio_console *con,

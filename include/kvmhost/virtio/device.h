@@ -77,17 +77,17 @@ struct kvmhost_virtio_device;
 #define KVMHOST_VIRTIO_STATUS_FAILED		 0x80 /**< the driver gave up on the device */
 
 /* Device type ids (virtio 1.x section 5). */
-#define KVMHOST_VIRTIO_ID_NET	  1
-#define KVMHOST_VIRTIO_ID_BLOCK	  2
-#define KVMHOST_VIRTIO_ID_CONSOLE 3
-#define KVMHOST_VIRTIO_ID_ENTROPY 4
-#define KVMHOST_VIRTIO_ID_BALLOON 5
-#define KVMHOST_VIRTIO_ID_SCSI	  8
-#define KVMHOST_VIRTIO_ID_9P	  9
-#define KVMHOST_VIRTIO_ID_GPU	  16
-#define KVMHOST_VIRTIO_ID_INPUT	  18
-#define KVMHOST_VIRTIO_ID_VSOCK	  19
-#define KVMHOST_VIRTIO_ID_FS	  26
+#define KVMHOST_VIRTIO_ID_NET	  1  /**< network card */
+#define KVMHOST_VIRTIO_ID_BLOCK	  2  /**< block device */
+#define KVMHOST_VIRTIO_ID_CONSOLE 3  /**< console */
+#define KVMHOST_VIRTIO_ID_ENTROPY 4  /**< entropy source (rng) */
+#define KVMHOST_VIRTIO_ID_BALLOON 5  /**< memory balloon */
+#define KVMHOST_VIRTIO_ID_SCSI	  8  /**< SCSI host */
+#define KVMHOST_VIRTIO_ID_9P	  9  /**< 9P transport */
+#define KVMHOST_VIRTIO_ID_GPU	  16 /**< GPU */
+#define KVMHOST_VIRTIO_ID_INPUT	  18 /**< input device */
+#define KVMHOST_VIRTIO_ID_VSOCK	  19 /**< socket device (vsock) */
+#define KVMHOST_VIRTIO_ID_FS	  26 /**< file system (virtiofs) */
 
 /** Version of the state kvmhost_virtio_device_save() writes (and the registry records). */
 #define KVMHOST_VIRTIO_DEVICE_STATE_VERSION 1
@@ -172,6 +172,9 @@ struct kvmhost_virtio_device_options {
 /**
  * Create a device on guest memory @p mem (which must outlive it), in reset
  * state, with its queues.
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_virtio_device_options; size rules as every options struct)
+ * @param out receives the new virtio device
  * @return 0; -EINVAL (NULL, a bad option, an ops table with a bad size),
  *         -E2BIG (options or ops with unknown non-zero fields), -ENOMEM.
  */
@@ -180,27 +183,47 @@ KVMHOST_API int kvmhost_virtio_device_create(struct kvmhost_memory *mem,
 					     struct kvmhost_virtio_device **out);
 
 /** Destroy a device and its queues. The device's reset op is not called.
- * NULL is ignored. Nothing may use the device any more. */
+ * NULL is ignored. Nothing may use the device any more.
+ * @param dev the virtio device
+ */
 KVMHOST_API void kvmhost_virtio_device_destroy(struct kvmhost_virtio_device *dev);
 
 /**
  * Connect the transport's interrupt callbacks (transport; normally once,
  * before the guest runs). @p ops NULL disconnects.
+ * @param dev the virtio device
+ * @param ops the transport's callbacks; NULL disconnects
+ * @param opaque the caller's pointer, passed back to the callbacks
  * @return 0; -EINVAL, -E2BIG (ops size rules).
  */
 KVMHOST_API int kvmhost_virtio_device_set_transport(struct kvmhost_virtio_device *dev,
 						    const struct kvmhost_virtio_transport_ops *ops, void *opaque);
 
-/** Return the device type id, or 0 for NULL. */
+/**
+ * Return the device type id, or 0 for NULL.
+ * @param dev the virtio device
+ * @return the device type id, or 0 for NULL.
+ */
 KVMHOST_API uint32_t kvmhost_virtio_device_id(struct kvmhost_virtio_device *dev);
-/** Return the number of queues, or 0 for NULL. */
+/**
+ * Return the number of queues, or 0 for NULL.
+ * @param dev the virtio device
+ * @return the number of queues, or 0 for NULL.
+ */
 KVMHOST_API uint16_t kvmhost_virtio_device_num_queues(struct kvmhost_virtio_device *dev);
-/** Return the config space size, or 0 for NULL. */
+/**
+ * Return the config space size, or 0 for NULL.
+ * @param dev the virtio device
+ * @return the config space size, or 0 for NULL.
+ */
 KVMHOST_API uint32_t kvmhost_virtio_device_config_size(struct kvmhost_virtio_device *dev);
 
 /**
  * Transport: read 32 bits of the offered features, @p page 0 (bits 0-31) or
  * 1 (bits 32-63); later pages read as 0.
+ * @param dev the virtio device
+ * @param page 0: bits 0-31; 1: bits 32-63
+ * @param value receives the 32 bits
  * @return 0 and *value set; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_device_get_features(struct kvmhost_virtio_device *dev, uint32_t page, uint32_t *value);
@@ -208,25 +231,41 @@ KVMHOST_API int kvmhost_virtio_device_get_features(struct kvmhost_virtio_device 
 /**
  * Transport: write 32 bits of the driver's features (page as above; a
  * non-zero value in a later page makes FEATURES_OK fail).
+ * @param dev the virtio device
+ * @param page 0: bits 0-31; 1: bits 32-63
+ * @param value the 32 bits the driver accepts
  * @return 0; -EINVAL for NULL; -EBUSY once FEATURES_OK is set (ignored).
  */
 KVMHOST_API int kvmhost_virtio_device_set_driver_features(struct kvmhost_virtio_device *dev, uint32_t page,
 							  uint32_t value);
 
-/** Return the negotiated features (0 before FEATURES_OK, and for NULL). */
+/**
+ * Return the negotiated features (0 before FEATURES_OK, and for NULL).
+ * @param dev the virtio device
+ * @return the negotiated features (0 before FEATURES_OK, and for NULL).
+ */
 KVMHOST_API uint64_t kvmhost_virtio_device_driver_features(struct kvmhost_virtio_device *dev);
 
-/** Return the features the device offers (what get_features pages show), 0 for NULL. */
+/**
+ * Return the features the device offers (what get_features pages show), 0 for NULL.
+ * @param dev the virtio device
+ * @return the features the device offers (what get_features pages show), 0 for NULL.
+ */
 KVMHOST_API uint64_t kvmhost_virtio_device_offered_features(struct kvmhost_virtio_device *dev);
 
 /** Transport: return the device status byte (DEVICE_NEEDS_RESET included),
- * or -EINVAL for NULL. */
+ * or -EINVAL for NULL.
+ * @param dev the virtio device
+ * @return the status byte; -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_virtio_device_get_status(struct kvmhost_virtio_device *dev);
 
 /**
  * Transport: the driver writes the status byte. 0 resets the device (as
  * kvmhost_virtio_device_reset()). Otherwise see the state machine in the
  * file comment.
+ * @param dev the virtio device
+ * @param status the byte the driver wrote
  * @return 0; -EINVAL for NULL, a value above 0xff, a write that clears a
  *         bit, or one that adds a bit out of order (that bit is dropped, the
  *         rest applied); -EPROTO when FEATURES_OK is refused (the rest
@@ -235,11 +274,17 @@ KVMHOST_API int kvmhost_virtio_device_get_status(struct kvmhost_virtio_device *d
 KVMHOST_API int kvmhost_virtio_device_set_status(struct kvmhost_virtio_device *dev, uint32_t status);
 
 /** Transport or embedder: reset the device (ops->reset, queues reset,
- * features and status cleared). NULL is ignored. */
+ * features and status cleared). NULL is ignored.
+ * @param dev the virtio device
+ */
 KVMHOST_API void kvmhost_virtio_device_reset(struct kvmhost_virtio_device *dev);
 
 /**
  * Transport: read device config space.
+ * @param dev the virtio device
+ * @param offset the first byte in config space
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL or zero length; -ERANGE if [offset,
  *         offset + len) is not inside config_size (nothing read); the op's
  *         error.
@@ -249,6 +294,10 @@ KVMHOST_API int kvmhost_virtio_device_config_read(struct kvmhost_virtio_device *
 
 /**
  * Transport: write device config space.
+ * @param dev the virtio device
+ * @param offset the first byte in config space
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL, -ERANGE as config_read; -EROFS if the device has no
  *         config_write op; the op's error.
  */
@@ -256,26 +305,55 @@ KVMHOST_API int kvmhost_virtio_device_config_write(struct kvmhost_virtio_device 
 						   uint32_t len);
 
 /** Transport: return the config generation (changes whenever the device
- * announces a config change), 0 for NULL. */
+ * announces a config change), 0 for NULL.
+ * @param dev the virtio device
+ * @return the config generation; 0 for NULL.
+ */
 KVMHOST_API uint32_t kvmhost_virtio_device_config_generation(struct kvmhost_virtio_device *dev);
 
 /** Return queue @p index of the device (for its transport to read back
  * sizes and addresses, and for the device to pop and push), or NULL when
- * out of range. It lives as long as the device. */
+ * out of range. It lives as long as the device.
+ * @param dev the virtio device
+ * @param index the queue's index
+ * @return queue @p index of the device (for its transport to read back sizes and addresses, and for the device to pop
+ * and push), or NULL when out of range.
+ */
 KVMHOST_API struct kvmhost_virtq *kvmhost_virtio_device_queue(struct kvmhost_virtio_device *dev, uint16_t index);
 
 /**
  * Transport: set the size of queue @p index (checked when it is enabled).
+ * @param dev the virtio device
+ * @param index the queue's index
+ * @param size the size the driver chose
  * @return 0; -EINVAL for NULL or a bad index; -EBUSY if the queue is enabled.
  */
 KVMHOST_API int kvmhost_virtio_device_queue_set_size(struct kvmhost_virtio_device *dev, uint16_t index, uint32_t size);
-/** Transport: set the descriptor area address of queue @p index. Errors as queue_set_size. */
+/**
+ * Transport: set the descriptor area address of queue @p index. Errors as queue_set_size.
+ * @param dev the virtio device
+ * @param index the queue's index
+ * @param gpa a guest physical address
+ * @return as kvmhost_virtio_device_queue_set_size().
+ */
 KVMHOST_API int kvmhost_virtio_device_queue_set_desc_addr(struct kvmhost_virtio_device *dev, uint16_t index,
 							  uint64_t gpa);
-/** Transport: set the driver area address of queue @p index. Errors as queue_set_size. */
+/**
+ * Transport: set the driver area address of queue @p index. Errors as queue_set_size.
+ * @param dev the virtio device
+ * @param index the queue's index
+ * @param gpa a guest physical address
+ * @return as kvmhost_virtio_device_queue_set_size().
+ */
 KVMHOST_API int kvmhost_virtio_device_queue_set_driver_addr(struct kvmhost_virtio_device *dev, uint16_t index,
 							    uint64_t gpa);
-/** Transport: set the device area address of queue @p index. Errors as queue_set_size. */
+/**
+ * Transport: set the device area address of queue @p index. Errors as queue_set_size.
+ * @param dev the virtio device
+ * @param index the queue's index
+ * @param gpa a guest physical address
+ * @return as kvmhost_virtio_device_queue_set_size().
+ */
 KVMHOST_API int kvmhost_virtio_device_queue_set_device_addr(struct kvmhost_virtio_device *dev, uint16_t index,
 							    uint64_t gpa);
 
@@ -284,6 +362,9 @@ KVMHOST_API int kvmhost_virtio_device_queue_set_device_addr(struct kvmhost_virti
  * Enabling needs FEATURES_OK (the ring format follows the features) and
  * checks the ring layout; a bad layout breaks the queue and sets
  * DEVICE_NEEDS_RESET. Disabling resets the queue.
+ * @param dev the virtio device
+ * @param index the queue's index
+ * @param enable 1: enable; 0: disable
  * @return 0; -EINVAL for NULL, a bad index or @p enable; -EPROTO before
  *         FEATURES_OK; kvmhost_virtq_enable()'s errors.
  */
@@ -294,6 +375,8 @@ KVMHOST_API int kvmhost_virtio_device_queue_enable(struct kvmhost_virtio_device 
  * queue_notify op when the device is live (DRIVER_OK, not FAILED or
  * DEVICE_NEEDS_RESET) and the queue is enabled; otherwise ignored. Safe
  * from any thread.
+ * @param dev the virtio device
+ * @param index the queue's index
  * @return 0; -EINVAL for NULL or a bad index.
  */
 KVMHOST_API int kvmhost_virtio_device_queue_notify(struct kvmhost_virtio_device *dev, uint16_t index);
@@ -301,6 +384,8 @@ KVMHOST_API int kvmhost_virtio_device_queue_notify(struct kvmhost_virtio_device 
 /**
  * Device: after pushing used buffers on queue @p index, interrupt the
  * driver if it wants to be (kvmhost_virtq_should_notify()).
+ * @param dev the virtio device
+ * @param index the queue's index
  * @return 1 if the interrupt was raised, 0 if not needed (or no transport
  *         is connected); -EINVAL; the queue's or the callback's error.
  */
@@ -309,6 +394,7 @@ KVMHOST_API int kvmhost_virtio_device_notify_used(struct kvmhost_virtio_device *
 /**
  * Device: the config space changed. Moves the config generation on and,
  * once DRIVER_OK is set, raises the config interrupt.
+ * @param dev the virtio device
  * @return 0; -EINVAL for NULL; the callback's error.
  */
 KVMHOST_API int kvmhost_virtio_device_config_changed(struct kvmhost_virtio_device *dev);
@@ -318,6 +404,8 @@ KVMHOST_API int kvmhost_virtio_device_config_changed(struct kvmhost_virtio_devic
  * DEVICE_NEEDS_RESET (the first reason is kept), logs a warning and, once
  * DRIVER_OK is set, raises the config interrupt. Kicks are ignored until the
  * driver resets the device.
+ * @param dev the virtio device
+ * @param reason one line saying why (copied); may be NULL
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_device_set_needs_reset(struct kvmhost_virtio_device *dev, const char *reason);
@@ -327,6 +415,8 @@ KVMHOST_API int kvmhost_virtio_device_set_needs_reset(struct kvmhost_virtio_devi
  * @param reason receives the first reason (truncated, NUL-terminated), e.g.
  *        "queue 0: available ring entry 3: head 9 out of range (queue size
  *        8)"; may be NULL
+ * @param dev the virtio device
+ * @param reason_len bytes at @p reason
  * @return 1 if set, 0 if not, -EINVAL for NULL @p dev.
  */
 KVMHOST_API int kvmhost_virtio_device_needs_reset(struct kvmhost_virtio_device *dev, char *reason, size_t reason_len);
@@ -335,6 +425,7 @@ KVMHOST_API int kvmhost_virtio_device_needs_reset(struct kvmhost_virtio_device *
  * Bytes kvmhost_virtio_device_save() needs: the framework's state (status,
  * features, config generation, each queue's size, addresses and ring
  * positions) plus the device's state_size().
+ * @param dev the virtio device
  * @return the size, or -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_device_state_size(struct kvmhost_virtio_device *dev);
@@ -342,6 +433,9 @@ KVMHOST_API int kvmhost_virtio_device_state_size(struct kvmhost_virtio_device *d
 /**
  * Serialise the device for migration into @p buf (plain little-endian data,
  * versioned). The device must be quiescent: no chains in flight.
+ * @param dev the virtio device
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return the bytes written; -EINVAL for NULL; -ENOSPC if @p len is below
  *         state_size(); -EBUSY with chains in flight; the save_state op's
  *         error.
@@ -355,6 +449,9 @@ KVMHOST_API int kvmhost_virtio_device_save(struct kvmhost_virtio_device *dev, vo
  * memory, which must be in place), then the device's restore_state op runs,
  * then, if DRIVER_OK was set, its activate op. Guest memory must already
  * hold the migrated rings.
+ * @param dev the virtio device
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL or a blob that is malformed, of another
  *         version, device type or queue count, or inconsistent (the device
  *         is then left reset); the ops' errors.
@@ -372,6 +469,9 @@ KVMHOST_API int kvmhost_virtio_device_restore(struct kvmhost_virtio_device *dev,
  * virtio-blk has kvmhost_virtio_blk_register(); for rng, console and net,
  * whose I/O the embedder drives, stop driving it (their process/pump/rx/tx
  * calls) while paused. Remove the device before destroying it.
+ * @param dev the virtio device
+ * @param registry the device registry
+ * @param id the id to register it under (unique in @p registry)
  * @return as kvmhost_device_registry_add(); -EINVAL for a NULL @p dev.
  */
 KVMHOST_API int kvmhost_virtio_device_register(struct kvmhost_virtio_device *dev,

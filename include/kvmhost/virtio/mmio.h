@@ -55,36 +55,37 @@ struct kvmhost_virtio_device;
 /** Opaque virtio-mmio transport. */
 struct kvmhost_virtio_mmio;
 
-/** @name Register offsets (virtio 1.x table 4.1) @{ */
-#define KVMHOST_VIRTIO_MMIO_MAGIC_VALUE		0x000
-#define KVMHOST_VIRTIO_MMIO_VERSION		0x004
-#define KVMHOST_VIRTIO_MMIO_DEVICE_ID		0x008
-#define KVMHOST_VIRTIO_MMIO_VENDOR_ID		0x00c
-#define KVMHOST_VIRTIO_MMIO_DEVICE_FEATURES	0x010
-#define KVMHOST_VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
-#define KVMHOST_VIRTIO_MMIO_DRIVER_FEATURES	0x020
-#define KVMHOST_VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
-#define KVMHOST_VIRTIO_MMIO_QUEUE_SEL		0x030
-#define KVMHOST_VIRTIO_MMIO_QUEUE_NUM_MAX	0x034
-#define KVMHOST_VIRTIO_MMIO_QUEUE_NUM		0x038
-#define KVMHOST_VIRTIO_MMIO_QUEUE_READY		0x044
-#define KVMHOST_VIRTIO_MMIO_QUEUE_NOTIFY	0x050
-#define KVMHOST_VIRTIO_MMIO_INTERRUPT_STATUS	0x060
-#define KVMHOST_VIRTIO_MMIO_INTERRUPT_ACK	0x064
-#define KVMHOST_VIRTIO_MMIO_STATUS		0x070
-#define KVMHOST_VIRTIO_MMIO_QUEUE_DESC_LOW	0x080
-#define KVMHOST_VIRTIO_MMIO_QUEUE_DESC_HIGH	0x084
-#define KVMHOST_VIRTIO_MMIO_QUEUE_DRIVER_LOW	0x090
-#define KVMHOST_VIRTIO_MMIO_QUEUE_DRIVER_HIGH	0x094
-#define KVMHOST_VIRTIO_MMIO_QUEUE_DEVICE_LOW	0x0a0
-#define KVMHOST_VIRTIO_MMIO_QUEUE_DEVICE_HIGH	0x0a4
-#define KVMHOST_VIRTIO_MMIO_SHM_SEL		0x0ac
-#define KVMHOST_VIRTIO_MMIO_SHM_LEN_LOW		0x0b0
-#define KVMHOST_VIRTIO_MMIO_SHM_LEN_HIGH	0x0b4
-#define KVMHOST_VIRTIO_MMIO_SHM_BASE_LOW	0x0b8
-#define KVMHOST_VIRTIO_MMIO_SHM_BASE_HIGH	0x0bc
-#define KVMHOST_VIRTIO_MMIO_CONFIG_GENERATION	0x0fc
-#define KVMHOST_VIRTIO_MMIO_CONFIG		0x100
+/** @name Register offsets (virtio 1.x table 4.1) */
+/** @{ */
+#define KVMHOST_VIRTIO_MMIO_MAGIC_VALUE		0x000 /**< MagicValue (R) */
+#define KVMHOST_VIRTIO_MMIO_VERSION		0x004 /**< Version (R): 2 */
+#define KVMHOST_VIRTIO_MMIO_DEVICE_ID		0x008 /**< DeviceID (R) */
+#define KVMHOST_VIRTIO_MMIO_VENDOR_ID		0x00c /**< VendorID (R) */
+#define KVMHOST_VIRTIO_MMIO_DEVICE_FEATURES	0x010 /**< DeviceFeatures (R) */
+#define KVMHOST_VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014 /**< DeviceFeaturesSel (W) */
+#define KVMHOST_VIRTIO_MMIO_DRIVER_FEATURES	0x020 /**< DriverFeatures (W) */
+#define KVMHOST_VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024 /**< DriverFeaturesSel (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_SEL		0x030 /**< QueueSel (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_NUM_MAX	0x034 /**< QueueNumMax (R) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_NUM		0x038 /**< QueueNum (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_READY		0x044 /**< QueueReady (RW) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_NOTIFY	0x050 /**< QueueNotify (W) */
+#define KVMHOST_VIRTIO_MMIO_INTERRUPT_STATUS	0x060 /**< InterruptStatus (R) */
+#define KVMHOST_VIRTIO_MMIO_INTERRUPT_ACK	0x064 /**< InterruptACK (W) */
+#define KVMHOST_VIRTIO_MMIO_STATUS		0x070 /**< Status (RW) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_DESC_LOW	0x080 /**< QueueDescLow (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_DESC_HIGH	0x084 /**< QueueDescHigh (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_DRIVER_LOW	0x090 /**< QueueDriverLow (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_DRIVER_HIGH	0x094 /**< QueueDriverHigh (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_DEVICE_LOW	0x0a0 /**< QueueDeviceLow (W) */
+#define KVMHOST_VIRTIO_MMIO_QUEUE_DEVICE_HIGH	0x0a4 /**< QueueDeviceHigh (W) */
+#define KVMHOST_VIRTIO_MMIO_SHM_SEL		0x0ac /**< SHMSel (W) */
+#define KVMHOST_VIRTIO_MMIO_SHM_LEN_LOW		0x0b0 /**< SHMLenLow (R) */
+#define KVMHOST_VIRTIO_MMIO_SHM_LEN_HIGH	0x0b4 /**< SHMLenHigh (R) */
+#define KVMHOST_VIRTIO_MMIO_SHM_BASE_LOW	0x0b8 /**< SHMBaseLow (R) */
+#define KVMHOST_VIRTIO_MMIO_SHM_BASE_HIGH	0x0bc /**< SHMBaseHigh (R) */
+#define KVMHOST_VIRTIO_MMIO_CONFIG_GENERATION	0x0fc /**< ConfigGeneration (R) */
+#define KVMHOST_VIRTIO_MMIO_CONFIG		0x100 /**< Config: device-specific configuration from here */
 /** @} */
 
 /** MagicValue: "virt" in little-endian. */
@@ -113,6 +114,9 @@ struct kvmhost_virtio_mmio_options {
  * Create a transport for @p dev (which must outlive it) and connect itself
  * as the device's transport (kvmhost_virtio_device_set_transport()). A
  * device has one transport at a time.
+ * @param dev the virtio device
+ * @param opts the options (struct kvmhost_virtio_mmio_options; size rules as every options struct)
+ * @param out receives the new virtio-mmio transport
  * @return 0; -EINVAL (NULL, a bad window), -E2BIG (options), -ENOMEM.
  */
 KVMHOST_API int kvmhost_virtio_mmio_create(struct kvmhost_virtio_device *dev,
@@ -121,12 +125,17 @@ KVMHOST_API int kvmhost_virtio_mmio_create(struct kvmhost_virtio_device *dev,
 
 /** Leave the bus (if attached), disconnect from the device and destroy the
  * transport. The line is not lowered. NULL is ignored. Destroy any wiring
- * (virtio/wiring.h) of the transport first. */
+ * (virtio/wiring.h) of the transport first.
+ * @param mmio the virtio-mmio transport
+ */
 KVMHOST_API void kvmhost_virtio_mmio_destroy(struct kvmhost_virtio_mmio *mmio);
 
 /**
  * Claim [@p base, @p base + window) on MMIO bus @p bus. A transport sits on
  * one bus, at one base, until destroyed.
+ * @param mmio the virtio-mmio transport
+ * @param bus the bus
+ * @param base the window's guest physical address; 4 KiB aligned
  * @return 0; -EINVAL for NULL, a base that is not 4 KiB aligned or a window
  *         that wraps; -EBUSY if already attached; -EEXIST if the range is
  *         taken (the bus's message names the owner).
@@ -137,6 +146,7 @@ KVMHOST_API int kvmhost_virtio_mmio_attach(struct kvmhost_virtio_mmio *mmio, str
  * Where the transport sits.
  * @param base receives the base address (may be NULL)
  * @param window receives the bytes claimed (may be NULL)
+ * @param mmio the virtio-mmio transport
  * @return 0; -EINVAL for NULL @p mmio; -ENOTCONN if not attached (*window
  *         is still set).
  */
@@ -146,6 +156,8 @@ KVMHOST_API int kvmhost_virtio_mmio_get_window(struct kvmhost_virtio_mmio *mmio,
  * Replace the interrupt line (not owned; it must outlive the transport or
  * be replaced before it is destroyed). The new line takes the current
  * level at once; the old one is left as it is. NULL disconnects.
+ * @param mmio the virtio-mmio transport
+ * @param irq the interrupt line
  * @return 0; -EINVAL for NULL @p mmio; the new line's error (the old line
  *         then stays).
  */
@@ -156,6 +168,9 @@ KVMHOST_API int kvmhost_virtio_mmio_set_irq(struct kvmhost_virtio_mmio *mmio, st
  * (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES): "virtio_mmio.device=<size>@<base>:<irq>",
  * e.g. "virtio_mmio.device=4K@0xd0000000:5", NUL-terminated.
  * @param irq the interrupt number the guest knows the line by (its GSI)
+ * @param mmio the virtio-mmio transport
+ * @param buf receives the fragment, NUL-terminated
+ * @param len bytes at @p buf
  * @return the length written (without the NUL); -EINVAL for NULL @p mmio or
  *         @p buf; -ENOTCONN if not attached; -ENOSPC if @p len is too small
  *         (@p buf then holds an empty string if @p len > 0).
@@ -163,7 +178,10 @@ KVMHOST_API int kvmhost_virtio_mmio_set_irq(struct kvmhost_virtio_mmio *mmio, st
 KVMHOST_API int kvmhost_virtio_mmio_cmdline(struct kvmhost_virtio_mmio *mmio, uint32_t irq, char *buf, size_t len);
 
 /** Return how many register accesses the transport ignored for their
- * width or alignment, or 0 for NULL. */
+ * width or alignment, or 0 for NULL.
+ * @param mmio the virtio-mmio transport
+ * @return how many register accesses the transport ignored for their width or alignment, or 0 for NULL.
+ */
 KVMHOST_API uint64_t kvmhost_virtio_mmio_bad_accesses(struct kvmhost_virtio_mmio *mmio);
 
 #ifdef __cplusplus

@@ -103,7 +103,7 @@ struct kvmhost_virtio_net;
 
 /** Queue indices. */
 #define KVMHOST_VIRTIO_NET_RXQ 0
-#define KVMHOST_VIRTIO_NET_TXQ 1
+#define KVMHOST_VIRTIO_NET_TXQ 1 /**< index of the transmit queue */
 
 /** Bytes of the virtio-net header before each frame. */
 #define KVMHOST_VIRTIO_NET_HDR_SIZE 12
@@ -181,12 +181,16 @@ KVMHOST_API int kvmhost_virtio_net_tap_open(const char *ifname, char *name_out, 
  * TUNSETOFFLOAD: GUEST_CSUM gives TUN_F_CSUM, and only with it GUEST_TSO4
  * TUN_F_TSO4, GUEST_TSO6 TUN_F_TSO6, GUEST_ECN (with TSO4 or TSO6)
  * TUN_F_TSO_ECN and GUEST_UFO TUN_F_UFO. Other bits are ignored.
+ * @param features the negotiated virtio-net feature bits
  * @return the flags (0 for none).
  */
 KVMHOST_API uint32_t kvmhost_virtio_net_tun_offloads(uint64_t features);
 
 /**
  * Create a virtio-net device on guest memory @p mem (which must outlive it).
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_virtio_net_options; size rules as every options struct)
+ * @param out receives the new virtio-net device
  * @return 0 and *out set; -EINVAL (NULL arguments, an unknown backend, a
  *         negative or closed fd, a TAP fd without IFF_VNET_HDR or that is
  *         not a tap, a bad mtu or queue size, unknown flags), -E2BIG
@@ -196,22 +200,36 @@ KVMHOST_API int kvmhost_virtio_net_create(struct kvmhost_memory *mem, const stru
 					  struct kvmhost_virtio_net **out);
 
 /** Destroy the device and its framework device (not the backend fds).
- * NULL is ignored. */
+ * NULL is ignored.
+ * @param net the virtio-net device
+ */
 KVMHOST_API void kvmhost_virtio_net_destroy(struct kvmhost_virtio_net *net);
 
 /** Return the framework device (for the transport), or NULL for NULL. It
- * lives as long as @p net. */
+ * lives as long as @p net.
+ * @param net the virtio-net device
+ * @return the framework device (for the transport), or NULL for NULL.
+ */
 KVMHOST_API struct kvmhost_virtio_device *kvmhost_virtio_net_device(struct kvmhost_virtio_net *net);
 
-/** Return the fd packets are read from (the tap fd for TAP), or -EINVAL for NULL. */
+/**
+ * Return the fd packets are read from (the tap fd for TAP), or -EINVAL for NULL.
+ * @param net the virtio-net device
+ * @return the fd packets are read from (the tap fd for TAP), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_virtio_net_rx_fd(struct kvmhost_virtio_net *net);
-/** Return the fd packets are written to (the tap fd for TAP), or -EINVAL for NULL. */
+/**
+ * Return the fd packets are written to (the tap fd for TAP), or -EINVAL for NULL.
+ * @param net the virtio-net device
+ * @return the fd packets are written to (the tap fd for TAP), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_virtio_net_tx_fd(struct kvmhost_virtio_net *net);
 
 /**
  * Move packets from the backend into the guest's receive buffers, without
  * blocking, up to 64 packets per call (call again while the fd stays
  * readable). Does nothing until the device is live.
+ * @param net the virtio-net device
  * @return packets delivered (0 or more: none waiting, no buffers posted,
  *         or the device is not live); -EINVAL for NULL; -EPIPE when the rx
  *         fd reached end of file; readv(2)'s negative errno.
@@ -221,6 +239,7 @@ KVMHOST_API int kvmhost_virtio_net_rx(struct kvmhost_virtio_net *net);
 /**
  * Send the transmit requests the guest has posted, as a kick does (after
  * KVMHOST_LOOP_OUT: once the tx fd is writable).
+ * @param net the virtio-net device
  * @return packets sent (0 or more); -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_net_tx(struct kvmhost_virtio_net *net);
@@ -230,12 +249,17 @@ KVMHOST_API int kvmhost_virtio_net_tx(struct kvmhost_virtio_net *net);
  * unless receive is stalled (no buffers posted, or the device not live),
  * KVMHOST_LOOP_OUT on the tx fd while a transmit waits for room. -EINVAL
  * for NULL.
+ * @param net the virtio-net device
+ * @return what the embedder should watch now: KVMHOST_LOOP_IN on the rx fd unless receive is stalled (no buffers
+ * posted, or the device not live), KVMHOST_LOOP_OUT on the tx fd while a transmit waits for room.
  */
 KVMHOST_API int kvmhost_virtio_net_wants(struct kvmhost_virtio_net *net);
 
 /**
  * Set the link status in config space (VIRTIO_NET_S_LINK_UP) and announce
  * the change (config generation and interrupt).
+ * @param net the virtio-net device
+ * @param up 1: link up; 0: down
  * @return 0; -EINVAL for NULL or @p up other than 0 or 1.
  */
 KVMHOST_API int kvmhost_virtio_net_set_link(struct kvmhost_virtio_net *net, int up);
@@ -243,6 +267,8 @@ KVMHOST_API int kvmhost_virtio_net_set_link(struct kvmhost_virtio_net *net, int 
 /**
  * Copy the counters. @p stats->size must be set; a smaller (older) struct
  * gets the fields it has room for.
+ * @param net the virtio-net device
+ * @param stats receives the counters; set its size field first
  * @return 0; -EINVAL for NULL or a size smaller than the size field.
  */
 KVMHOST_API int kvmhost_virtio_net_get_stats(struct kvmhost_virtio_net *net, struct kvmhost_virtio_net_stats *stats);

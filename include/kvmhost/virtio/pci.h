@@ -66,36 +66,38 @@ struct kvmhost_virtio_pci;
 /** "No MSI-X vector" in the vector registers. */
 #define KVMHOST_VIRTIO_PCI_NO_VECTOR 0xffffu
 
-/** @name Virtio capability types (cfg_type) @{ */
-#define KVMHOST_VIRTIO_PCI_CAP_COMMON_CFG 1
-#define KVMHOST_VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define KVMHOST_VIRTIO_PCI_CAP_ISR_CFG	  3
-#define KVMHOST_VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define KVMHOST_VIRTIO_PCI_CAP_PCI_CFG	  5
+/** @name Virtio capability types (cfg_type) */
+/** @{ */
+#define KVMHOST_VIRTIO_PCI_CAP_COMMON_CFG 1 /**< common configuration */
+#define KVMHOST_VIRTIO_PCI_CAP_NOTIFY_CFG 2 /**< notifications */
+#define KVMHOST_VIRTIO_PCI_CAP_ISR_CFG	  3 /**< ISR status */
+#define KVMHOST_VIRTIO_PCI_CAP_DEVICE_CFG 4 /**< device-specific configuration */
+#define KVMHOST_VIRTIO_PCI_CAP_PCI_CFG	  5 /**< PCI configuration access */
 /** @} */
 
-/** @name Common configuration offsets @{ */
-#define KVMHOST_VIRTIO_PCI_COMMON_DFSELECT	0x00
-#define KVMHOST_VIRTIO_PCI_COMMON_DF		0x04
-#define KVMHOST_VIRTIO_PCI_COMMON_GFSELECT	0x08
-#define KVMHOST_VIRTIO_PCI_COMMON_GF		0x0c
-#define KVMHOST_VIRTIO_PCI_COMMON_MSIX		0x10
-#define KVMHOST_VIRTIO_PCI_COMMON_NUMQ		0x12
-#define KVMHOST_VIRTIO_PCI_COMMON_STATUS	0x14
-#define KVMHOST_VIRTIO_PCI_COMMON_CFGGENERATION 0x15
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_SELECT	0x16
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_SIZE	0x18
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_MSIX	0x1a
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_ENABLE	0x1c
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_NOFF	0x1e
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_DESC	0x20
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_DRIVER	0x28
-#define KVMHOST_VIRTIO_PCI_COMMON_Q_DEVICE	0x30
+/** @name Common configuration offsets */
+/** @{ */
+#define KVMHOST_VIRTIO_PCI_COMMON_DFSELECT	0x00 /**< device_feature_select (32 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_DF		0x04 /**< device_feature (32 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_GFSELECT	0x08 /**< driver_feature_select (32 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_GF		0x0c /**< driver_feature (32 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_MSIX		0x10 /**< config_msix_vector (16 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_NUMQ		0x12 /**< num_queues (16 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_STATUS	0x14 /**< device_status (8 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_CFGGENERATION 0x15 /**< config_generation (8 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_SELECT	0x16 /**< queue_select (16 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_SIZE	0x18 /**< queue_size (16 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_MSIX	0x1a /**< queue_msix_vector (16 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_ENABLE	0x1c /**< queue_enable (16 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_NOFF	0x1e /**< queue_notify_off (16 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_DESC	0x20 /**< queue_desc (64 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_DRIVER	0x28 /**< queue_driver (64 bits) */
+#define KVMHOST_VIRTIO_PCI_COMMON_Q_DEVICE	0x30 /**< queue_device (64 bits) */
 /** @} */
 
 /** ISR bits. @{ */
 #define KVMHOST_VIRTIO_PCI_ISR_QUEUE  0x1u
-#define KVMHOST_VIRTIO_PCI_ISR_CONFIG 0x2u
+#define KVMHOST_VIRTIO_PCI_ISR_CONFIG 0x2u /**< ISR: the configuration changed */
 /** @} */
 
 /**
@@ -129,6 +131,9 @@ struct kvmhost_virtio_pci_options {
  * which must outlive it, and connect itself as the device's transport.
  * Put it on a bus with kvmhost_pci_host_add_device(host,
  * kvmhost_virtio_pci_device(vpci), slot).
+ * @param dev the virtio device
+ * @param opts the options (struct kvmhost_virtio_pci_options; size rules as every options struct)
+ * @param out receives the new virtio-pci transport
  * @return 0; -EINVAL (NULL, msix_vectors above 2048, a device id above
  *         0xefbf, an unknown flag), -E2BIG, -ENOMEM.
  */
@@ -137,15 +142,23 @@ KVMHOST_API int kvmhost_virtio_pci_create(struct kvmhost_virtio_device *dev,
 					  struct kvmhost_virtio_pci **out);
 
 /** Remove the transport's function from its host, disconnect from the
- * device and destroy both. NULL is ignored. Destroy its wiring first. */
+ * device and destroy both. NULL is ignored. Destroy its wiring first.
+ * @param vpci the virtio-pci transport
+ */
 KVMHOST_API void kvmhost_virtio_pci_destroy(struct kvmhost_virtio_pci *vpci);
 
 /** Return the transport's PCI function (owned by the transport), or NULL
- * for NULL. */
+ * for NULL.
+ * @param vpci the virtio-pci transport
+ * @return the transport's PCI function (owned by the transport), or NULL for NULL.
+ */
 KVMHOST_API struct kvmhost_pci_device *kvmhost_virtio_pci_device(struct kvmhost_virtio_pci *vpci);
 
 /** Return how many register accesses the transport ignored for their width
- * or alignment, or 0 for NULL. */
+ * or alignment, or 0 for NULL.
+ * @param vpci the virtio-pci transport
+ * @return how many register accesses the transport ignored for their width or alignment, or 0 for NULL.
+ */
 KVMHOST_API uint64_t kvmhost_virtio_pci_bad_accesses(struct kvmhost_virtio_pci *vpci);
 
 #ifdef __cplusplus

@@ -143,6 +143,9 @@ struct kvmhost_virtq_options {
 
 /**
  * Create a disabled queue on guest memory @p mem (which must outlive it).
+ * @param mem the VM's guest memory (memory.h)
+ * @param opts the options (struct kvmhost_virtq_options; size rules as every options struct)
+ * @param out receives the new virtqueue
  * @return 0; -EINVAL for NULL arguments or a max_size of 0 or above 32768;
  *         -E2BIG (options); -ENOMEM.
  */
@@ -150,12 +153,16 @@ KVMHOST_API int kvmhost_virtq_create(struct kvmhost_memory *mem, const struct kv
 				     struct kvmhost_virtq **out);
 
 /** Destroy a queue, and any chains still popped from it (their pointers die
- * with it). NULL is ignored. */
+ * with it). NULL is ignored.
+ * @param q the virtqueue
+ */
 KVMHOST_API void kvmhost_virtq_destroy(struct kvmhost_virtq *q);
 
 /**
  * Set the negotiated feature bits the queue follows (ring format, indirect
  * descriptors, event index); other bits are ignored. Only while disabled.
+ * @param q the virtqueue
+ * @param features the negotiated feature bits
  * @return 0; -EINVAL for NULL; -EBUSY while enabled.
  */
 KVMHOST_API int kvmhost_virtq_set_features(struct kvmhost_virtq *q, uint64_t features);
@@ -164,6 +171,8 @@ KVMHOST_API int kvmhost_virtq_set_features(struct kvmhost_virtq *q, uint64_t fea
  * Record the queue size the driver chose. Checked at enable, not here
  * (transports pass on whatever the guest wrote): non-zero, at most the
  * queue's max_size and 32768, and a power of two for the split ring.
+ * @param q the virtqueue
+ * @param size the size the driver chose
  * @return 0; -EINVAL for NULL; -EBUSY while enabled.
  */
 KVMHOST_API int kvmhost_virtq_set_size(struct kvmhost_virtq *q, uint32_t size);
@@ -173,6 +182,10 @@ KVMHOST_API int kvmhost_virtq_set_size(struct kvmhost_virtq *q, uint32_t size);
  * (split) or descriptor ring (packed); driver area (available ring, or
  * driver event suppression); device area (used ring, or device event
  * suppression). Checked at enable.
+ * @param q the virtqueue
+ * @param desc guest physical address of the descriptor area
+ * @param driver guest physical address of the driver area
+ * @param device guest physical address of the device area
  * @return 0; -EINVAL for NULL; -EBUSY while enabled.
  */
 KVMHOST_API int kvmhost_virtq_set_addresses(struct kvmhost_virtq *q, uint64_t desc, uint64_t driver, uint64_t device);
@@ -186,6 +199,7 @@ KVMHOST_API int kvmhost_virtq_set_addresses(struct kvmhost_virtq *q, uint64_t de
  * device's writable. Each inside one guest memory region. The ring indices
  * start at 0 (packed: wrap counters at 1). Enabling an enabled queue is a
  * no-op.
+ * @param q the virtqueue
  * @return 0; -EINVAL for NULL, a bad size or a misaligned area; -EFAULT for
  *         an area outside guest memory; -EROFS for a device-written area in
  *         read-only memory; -EIO if the queue is broken. Every failure except
@@ -198,20 +212,37 @@ KVMHOST_API int kvmhost_virtq_enable(struct kvmhost_virtq *q);
  * size back to max_size, addresses and features zero. Chains still popped
  * stay allocated but are stale: kvmhost_virtq_push() releases them without
  * writing anything. NULL is ignored.
+ * @param q the virtqueue
  */
 KVMHOST_API void kvmhost_virtq_reset(struct kvmhost_virtq *q);
 
-/** Return 1 if the queue is enabled (and not broken), 0 if not, -EINVAL for NULL. */
+/**
+ * Return 1 if the queue is enabled (and not broken), 0 if not, -EINVAL for NULL.
+ * @param q the virtqueue
+ * @return 1 if the queue is enabled (and not broken), 0 if not, -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_virtq_is_enabled(struct kvmhost_virtq *q);
 
-/** Return the recorded queue size, or 0 for NULL. */
+/**
+ * Return the recorded queue size, or 0 for NULL.
+ * @param q the virtqueue
+ * @return the recorded queue size, or 0 for NULL.
+ */
 KVMHOST_API uint32_t kvmhost_virtq_size(struct kvmhost_virtq *q);
 
-/** Return the largest size the queue accepts (its max_size), or 0 for NULL. */
+/**
+ * Return the largest size the queue accepts (its max_size), or 0 for NULL.
+ * @param q the virtqueue
+ * @return the largest size the queue accepts (its max_size), or 0 for NULL.
+ */
 KVMHOST_API uint32_t kvmhost_virtq_max_size(struct kvmhost_virtq *q);
 
 /**
  * Read back the recorded area addresses (any pointer may be NULL).
+ * @param q the virtqueue
+ * @param desc receives the descriptor area's address; may be NULL
+ * @param driver receives the driver area's address; may be NULL
+ * @param device receives the device area's address; may be NULL
  * @return 0; -EINVAL for a NULL @p q.
  */
 KVMHOST_API int kvmhost_virtq_addresses(struct kvmhost_virtq *q, uint64_t *desc, uint64_t *driver, uint64_t *device);
@@ -219,6 +250,7 @@ KVMHOST_API int kvmhost_virtq_addresses(struct kvmhost_virtq *q, uint64_t *desc,
 /**
  * Take the next available descriptor chain.
  * @param chain receives the chain, valid until it is pushed or unpopped
+ * @param q the virtqueue
  * @return 1 and *chain set; 0 when the driver has made nothing new
  *         available; -EINVAL for NULL; -ENODEV if the queue is not enabled;
  *         -EIO if it is broken; -ENOMEM (nothing consumed: try again later).
@@ -239,6 +271,9 @@ KVMHOST_API int kvmhost_virtq_pop(struct kvmhost_virtq *q, const struct kvmhost_
  * buffers filled (the length the used ring reports). Those bytes and the
  * used ring entry are marked dirty. Chains may be pushed in any order.
  * Whether to interrupt the driver afterwards: kvmhost_virtq_should_notify().
+ * @param q the virtqueue
+ * @param chain the descriptor chain (from kvmhost_virtq_pop())
+ * @param written bytes of the chain's writable buffers the device filled
  * @return 0 (chain released); -EINVAL for NULL, a chain not from @p q, or
  *         @p written above chain->writable_len (the chain stays the
  *         caller's); -ESTALE if the queue was reset or disabled since the
@@ -250,6 +285,8 @@ KVMHOST_API int kvmhost_virtq_push(struct kvmhost_virtq *q, const struct kvmhost
  * Put back the chain popped last, so that the next pop returns it again
  * (a device that found no room for it, say). Only the most recent pop can
  * be undone, once.
+ * @param q the virtqueue
+ * @param chain the descriptor chain (from kvmhost_virtq_pop())
  * @return 0 (chain released); -EINVAL for NULL or a chain that is not the
  *         last one popped (it stays the caller's); -ESTALE, -EIO as push.
  */
@@ -263,6 +300,7 @@ KVMHOST_API int kvmhost_virtq_unpop(struct kvmhost_virtq *q, const struct kvmhos
  * passed used_event (split) or the used descriptor at the driver's event
  * offset and wrap counter was written (packed). The first decision after
  * enable always says yes.
+ * @param q the virtqueue
  * @return 1 (interrupt), 0 (suppressed or nothing new), -EINVAL for NULL,
  *         -ENODEV (not enabled), -EIO (broken).
  */
@@ -275,6 +313,8 @@ KVMHOST_API int kvmhost_virtq_should_notify(struct kvmhost_virtq *q);
  * enabled). Packed: RING_EVENT_FLAGS_DISABLE, _ENABLE or, with EVENT_IDX,
  * _DESC at the next descriptor to pop. Suppression is a hint the driver may
  * ignore. Enabled is the state after kvmhost_virtq_enable().
+ * @param q the virtqueue
+ * @param enable 1: ask for kicks; 0: ask for none
  * @return 0; when enabling, 1 if buffers became available meanwhile (pop
  *         again: a kick may have been skipped); -EINVAL for NULL or another
  *         @p enable, -ENODEV, -EIO.
@@ -285,6 +325,8 @@ KVMHOST_API int kvmhost_virtq_set_notify(struct kvmhost_virtq *q, int enable);
  * Report whether the queue is broken.
  * @param reason receives the first violation's description (truncated to
  *        @p reason_len, NUL-terminated); may be NULL
+ * @param q the virtqueue
+ * @param reason_len bytes at @p reason
  * @return 1 if broken, 0 if not, -EINVAL for NULL @p q.
  */
 KVMHOST_API int kvmhost_virtq_broken(struct kvmhost_virtq *q, char *reason, size_t reason_len);
@@ -292,18 +334,27 @@ KVMHOST_API int kvmhost_virtq_broken(struct kvmhost_virtq *q, char *reason, size
 /**
  * Break the queue on the device's behalf (a malformed request the device
  * cannot serve, say): as a violation found by the queue itself.
+ * @param q the virtqueue
+ * @param reason one line saying why (copied)
  * @return 0; -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtq_set_broken(struct kvmhost_virtq *q, const char *reason);
 
 /** Return the number of chains popped and not yet pushed or unpopped (stale
- * ones included), or -EINVAL for NULL. */
+ * ones included), or -EINVAL for NULL.
+ * @param q the virtqueue
+ * @return the number of chains popped and not yet pushed or unpopped (stale ones included), or -EINVAL for NULL.
+ */
 KVMHOST_API int kvmhost_virtq_in_flight(struct kvmhost_virtq *q);
 
 /**
  * Copy @p len bytes of a chain's readable buffers, starting @p offset bytes
  * into them, into @p buf (a copy: validate what you read from there, the
  * guest may change the original at any time).
+ * @param chain the descriptor chain (from kvmhost_virtq_pop())
+ * @param offset bytes to skip into the readable buffers
+ * @param buf the buffer to fill
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL; -ENOSPC if the range exceeds readable_len
  *         (nothing copied).
  */
@@ -314,6 +365,10 @@ KVMHOST_API int kvmhost_virtq_chain_read(const struct kvmhost_virtq_chain *chain
  * Copy @p buf into a chain's writable buffers, starting @p offset bytes into
  * them. Push the chain with the number of bytes filled for them to be
  * marked dirty.
+ * @param chain the descriptor chain (from kvmhost_virtq_pop())
+ * @param offset bytes to skip into the writable buffers
+ * @param buf the bytes
+ * @param len bytes at @p buf
  * @return 0; -EINVAL for NULL; -ENOSPC if the range exceeds writable_len
  *         (nothing copied).
  */

@@ -76,23 +76,32 @@ struct kvmhost_virtio_rng_stats {
 /**
  * Create a virtio-rng device on guest memory @p mem (which must outlive it).
  * @param opts options; NULL: defaults
+ * @param mem the VM's guest memory (memory.h)
+ * @param out receives the new virtio-rng device
  * @return 0 and *out set; -EINVAL (NULL @p mem or @p out, a bad option),
  *         -E2BIG (unknown non-zero option fields), -ENOMEM.
  */
 KVMHOST_API int kvmhost_virtio_rng_create(struct kvmhost_memory *mem, const struct kvmhost_virtio_rng_options *opts,
 					  struct kvmhost_virtio_rng **out);
 
-/** Destroy the device and its framework device. NULL is ignored. */
+/**
+ * Destroy the device and its framework device. NULL is ignored.
+ * @param rng the virtio-rng device
+ */
 KVMHOST_API void kvmhost_virtio_rng_destroy(struct kvmhost_virtio_rng *rng);
 
 /** Return the framework device (for the transport), or NULL for NULL. It
- * lives as long as @p rng. */
+ * lives as long as @p rng.
+ * @param rng the virtio-rng device
+ * @return the framework device (for the transport), or NULL for NULL.
+ */
 KVMHOST_API struct kvmhost_virtio_device *kvmhost_virtio_rng_device(struct kvmhost_virtio_rng *rng);
 
 /**
  * Serve the requests the driver has posted, as a kick does (for a retry
  * after the source was starved, from a timer say). Does nothing unless the
  * device is live.
+ * @param rng the virtio-rng device
  * @return requests returned to the driver (0 or more); -EINVAL for NULL.
  */
 KVMHOST_API int kvmhost_virtio_rng_process(struct kvmhost_virtio_rng *rng);
@@ -100,6 +109,8 @@ KVMHOST_API int kvmhost_virtio_rng_process(struct kvmhost_virtio_rng *rng);
 /**
  * Copy the counters. @p stats->size must be set; a smaller (older) struct
  * gets the fields it has room for.
+ * @param rng the virtio-rng device
+ * @param stats receives the counters; set its size field first
  * @return 0; -EINVAL for NULL or a size smaller than the size field.
  */
 KVMHOST_API int kvmhost_virtio_rng_get_stats(struct kvmhost_virtio_rng *rng, struct kvmhost_virtio_rng_stats *stats);

@@ -61,6 +61,10 @@ struct kvmhost_virtio_wire_options {
 
 /**
  * Wire an attached virtio-mmio transport into @p vm.
+ * @param vm the VM
+ * @param mmio the virtio-mmio transport
+ * @param opts the options (struct kvmhost_virtio_wire_options; size rules as every options struct)
+ * @param out receives the new wiring (virtio/wiring.h)
  * @return 0; -EINVAL (NULL, a flag the transport kind does not take);
  *         -ENOTCONN if the transport is not attached to a bus; the errors of
  *         eventfd, ioeventfd, irqfd and loop registration (nothing is left
@@ -73,6 +77,10 @@ KVMHOST_API int kvmhost_virtio_mmio_wire(struct kvmhost_vm *vm, struct kvmhost_v
 /**
  * Wire a virtio-pci transport into @p vm. Its BAR may be unmapped yet: the
  * ioeventfds follow it wherever the guest puts it.
+ * @param vm the VM
+ * @param vpci the virtio-pci transport
+ * @param opts the options (struct kvmhost_virtio_wire_options; size rules as every options struct)
+ * @param out receives the new wiring (virtio/wiring.h)
  * @return 0; -EINVAL (NULL, WIRE_IRQFD); the errors of eventfd and loop
  *         registration (nothing is left registered).
  */
@@ -81,16 +89,24 @@ KVMHOST_API int kvmhost_virtio_pci_wire(struct kvmhost_vm *vm, struct kvmhost_vi
 					struct kvmhost_virtio_wiring **out);
 
 /** Undo everything the wiring registered (the transport gets its previous
- * interrupt line back) and close its eventfds. NULL is ignored. */
+ * interrupt line back) and close its eventfds. NULL is ignored.
+ * @param wiring the wiring (virtio/wiring.h)
+ */
 KVMHOST_API void kvmhost_virtio_wiring_destroy(struct kvmhost_virtio_wiring *wiring);
 
 /** Return the notify eventfd of queue @p queue (non-blocking; owned by the
- * wiring), or -EINVAL for NULL or a bad queue. */
+ * wiring), or -EINVAL for NULL or a bad queue.
+ * @param wiring the wiring (virtio/wiring.h)
+ * @param queue the queue's index
+ * @return the notify eventfd of queue @p queue (non-blocking; owned by the wiring), or -EINVAL for NULL or a bad queue.
+ */
 KVMHOST_API int kvmhost_virtio_wiring_notify_fd(struct kvmhost_virtio_wiring *wiring, uint16_t queue);
 
 /**
  * Consume queue @p queue's notify eventfd and, if the guest kicked, pass
  * the kick to the device (for embedders that watch the fds themselves).
+ * @param wiring the wiring (virtio/wiring.h)
+ * @param queue the queue's index
  * @return 1 if a kick was passed on, 0 if there was none; -EINVAL for NULL
  *         or a bad queue; the eventfd's read error.
  */
