@@ -2,8 +2,9 @@
  * kvmhost-run's --control PATH: the QMP server (qmp.h, docs/qmp.md) on the machine. Its callbacks run in the main
  * thread, inside control_dispatch(), and call the machine's: stop pauses it, cont resumes it, system_powerdown
  * presses the ACPI power button, system_reset asks for a reset (kvmhost-run stops on a reset, as QEMU -no-reboot
- * does: status 4), quit stops it (status 0). Each announces the change it made, as QEMU does before its reply;
- * what else stops the machine is announced by control_close() from the exit status, before the server goes.
+ * does: status 4), quit stops it (status 0); the migration commands are migrate.c's. Each announces the change it
+ * made, as QEMU does before its reply; what else stops the machine is announced by control_close() from the exit
+ * status, before the server goes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,8 @@ static int vm_query_status(void *opaque, enum qmp_run_state *state)
 	struct kvmhost_machine_stop_info s = {.size = sizeof(s)};
 	int st = kvmhost_machine_get_state(v->m);
 
+	if (migration_run_state(state))
+		return 0;
 	*state = st == KVMHOST_MACHINE_CREATED	 ? QMP_RUN_STATE_PRELAUNCH
 		 : st == KVMHOST_MACHINE_RUNNING ? QMP_RUN_STATE_RUNNING
 		 : st == KVMHOST_MACHINE_PAUSED	 ? QMP_RUN_STATE_PAUSED
@@ -36,11 +39,27 @@ static int vm_query_status(void *opaque, enum qmp_run_state *state)
 	return st < 0 ? st : 0;
 }
 
+/* stop and cont while a migration from here runs (it pauses and resumes the guest itself) or after it moved the
+ * guest away. */
+static int refuse_migrating(struct vmm *v)
+{
+	if (!migration_busy())
+		return 0;
+	qmp_server_set_error(v->qmp, "There's a migration process in progress, or the guest was migrated away");
+	return -EBUSY;
+}
+
 static int vm_stop(void *opaque)
 {
 	struct vmm *v = opaque;
 	int r;
 
+	if (migration_incoming_pending()) {
+		v->paused = true; /* as QEMU: the guest will not start once it has arrived */
+		return 0;
+	}
+	if ((r = refuse_migrating(v)) < 0)
+		return r;
 	if (kvmhost_machine_get_state(v->m) != KVMHOST_MACHINE_RUNNING)
 		return 0;
 	if ((r = kvmhost_machine_pause(v->m)) < 0)
@@ -54,6 +73,12 @@ static int vm_cont(void *opaque)
 	struct vmm *v = opaque;
 	int r, st = kvmhost_machine_get_state(v->m);
 
+	if (migration_incoming_pending()) {
+		v->paused = false; /* as QEMU: it starts once it has arrived */
+		return 0;
+	}
+	if ((r = refuse_migrating(v)) < 0)
+		return r;
 	if (st == KVMHOST_MACHINE_STOPPED) {
 		qmp_server_set_error(v->qmp, "Resetting the Virtual Machine is required"); /* QEMU's words */
 		return -EINVAL;
@@ -93,9 +118,7 @@ static int vm_quit(void *opaque)
 {
 	struct vmm *v = opaque;
 
-	if (v->status < 0)
-		v->status = EXIT_POWEROFF;
-	kvmhost_machine_stop(v->m);
+	vmm_stop(v, EXIT_POWEROFF);
 	shutdown_sent = true;
 	qmp_server_event_cause(v->qmp, "SHUTDOWN", QMP_CAUSE_HOST_QMP_QUIT);
 	return 0;
@@ -157,6 +180,48 @@ static int vm_query_block(void *opaque, unsigned index, struct qmp_block_info *b
 	return 1;
 }
 
+static int vm_migrate(void *opaque, const char *uri)
+{
+	struct vmm *v = opaque;
+	char why[400];
+	int r = migration_start(v, uri, why, sizeof(why));
+
+	if (r < 0)
+		qmp_server_set_error(v->qmp, "%s", why);
+	else
+		migration_dispatch(v); /* MIGRATION setup before the reply, as QEMU */
+	return r;
+}
+
+static int vm_query_migrate(void *opaque, struct qmp_migration_info *info)
+{
+	(void)opaque;
+	migration_query(info);
+	return 0;
+}
+
+static int vm_migrate_cancel(void *opaque)
+{
+	return migration_cancel(opaque);
+}
+
+static int vm_migrate_set_parameters(void *opaque, const struct qmp_migration_parameters *p)
+{
+	(void)opaque;
+	return migration_set_parameters(p->has_downtime_limit, p->downtime_limit, p->has_max_bandwidth,
+					p->max_bandwidth);
+}
+
+static int vm_migrate_set_capability(void *opaque, const char *name, bool state)
+{
+	struct vmm *v = opaque;
+
+	if (!state || !strcmp(name, "events")) /* MIGRATION events are always sent */
+		return 0;
+	qmp_server_set_error(v->qmp, "Capability '%s' is not supported by " PROG, name);
+	return -ENOTSUP;
+}
+
 static const struct qmp_ops vm_ops = {
     .query_status = vm_query_status,
     .stop = vm_stop,
@@ -167,6 +232,11 @@ static const struct qmp_ops vm_ops = {
     .query_version = vm_query_version,
     .query_cpu = vm_query_cpu,
     .query_block = vm_query_block,
+    .migrate = vm_migrate,
+    .query_migrate = vm_query_migrate,
+    .migrate_cancel = vm_migrate_cancel,
+    .migrate_set_parameters = vm_migrate_set_parameters,
+    .migrate_set_capability = vm_migrate_set_capability,
 };
 
 int control_open(struct vmm *v)
@@ -202,7 +272,9 @@ void control_close(struct vmm *v, int status)
 		cause = QMP_CAUSE_HOST_SIGNAL;
 	if (status == EXIT_GUEST)
 		qmp_server_event(v->qmp, "STOP", NULL);
-	if (!shutdown_sent && !(status & 1)) /* a debug exit ends the VMM without a word, as QEMU's does */
+	/* A debug exit ends the VMM without a word, as QEMU's does; so does a migration away (its last word was
+	 * MIGRATION completed). */
+	if (!shutdown_sent && !(status & 1) && !migration_migrated_away())
 		qmp_server_event_cause(v->qmp, "SHUTDOWN", cause);
 	qmp_server_destroy(v->qmp);
 	v->qmp = NULL;

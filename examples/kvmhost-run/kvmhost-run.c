@@ -6,12 +6,24 @@
  * options -> kvmhost_machine_check() (a failure is a usage error, found before KVM is opened) -> create -> start
  * -> wait for the machine to stop, or a signal to stop it -> the exit status from why it stopped.
  *
- * Exit status: 0 the guest powered off (ACPI S5, KVM_SYSTEM_EVENT_SHUTDOWN); 2 usage error: a bad flag or value,
- * a missing file, an image no loader takes (one line names it); 4 the guest rebooted (i8042 reset, ACPI reset
- * register, triple fault, KVM_SYSTEM_EVENT_RESET); 6 the guest cannot go on (KVM internal error, with suberror
- * and instruction bytes; failed entry; crash); 8 host-side failure (no usable /dev/kvm, KVM refusing a step, a
+ * Exit status: 0 the guest powered off (ACPI S5, KVM_SYSTEM_EVENT_SHUTDOWN), or migrated away (below); 2 usage error: a
+ * bad flag or value, a missing file, an image no loader takes (one line names it); 4 the guest rebooted (i8042 reset,
+ * ACPI reset register, triple fault, KVM_SYSTEM_EVENT_RESET); 6 the guest cannot go on (KVM internal error, with
+ * suberror and instruction bytes; failed entry; crash); 8 host-side failure (no usable /dev/kvm, KVM refusing a step, a
  * device error); 128+N stopped by signal N (130: SIGINT); odd: (v << 1) | 1, low 8 bits, after the guest wrote v
- * to --debug-exit. The VMM's own statuses are all even, so none is ever mistaken for a debug-exit status.
+ * to --debug-exit; 10 --incoming brought no guest: the stream or snapshot file was damaged, truncated or refused
+ * (another machine's shape, CPU features this host lacks, another format), or the source went away or cancelled
+ * (one line says why; the guest never ran here). The VMM's own statuses are all even, so none is ever mistaken for
+ * a debug-exit status.
+ *
+ * Migration (migrate.c): --incoming URI builds the same machine (the other flags must describe the same devices,
+ * as with QEMU) without booting its kernel and waits for the guest: file:PATH (a snapshot: restored, then run),
+ * fd:N (a stream on an inherited fd), unix:PATH or tcp:HOST:PORT (it listens and takes one connection: a live
+ * migration). --control's migrate sends the guest to unix:, tcp: (live) or file: (a snapshot: the guest goes on
+ * here as it was). After a migration to a socket completes (the destination confirmed the guest runs there),
+ * kvmhost-run exits 0 at once, its last word on --control the MIGRATION event "completed" (QEMU's source instead
+ * stays in "postmigrate" until `quit`); a migration that fails or is cancelled before its commit point leaves the
+ * guest running here, and kvmhost-run goes on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +71,11 @@ static const char usage_text[] =
     "  --control PATH        a QMP control socket (QEMU's machine protocol) listening at PATH\n"
     "  --paused              build the VM but start it only at --control's cont (QEMU's -S)\n"
     "  --reboot              a guest reset reboots the VM in place instead of ending " PROG " with 4\n"
-    "Exit status: 0 power off, 4 reboot, 2 usage error, 6 guest failure, 8 host failure, 128+N signal N\n";
+    "  --incoming URI        wait for the guest instead of booting the kernel: file:PATH (a snapshot),\n"
+    "                        unix:PATH or tcp:HOST:PORT (listen for one migration), fd:N (a stream on\n"
+    "                        fd N); the other flags must describe the same machine as the source's\n"
+    "Exit status: 0 power off or migrated away, 4 reboot, 2 usage error, 6 guest failure, 8 host\n"
+    "failure, 10 --incoming brought no guest, 128+N signal N\n";
 
 int say(int status, const char *fmt, ...)
 {
@@ -157,6 +173,7 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 		CONTROL,
 		PAUSED,
 		REBOOT,
+		INCOMING,
 		N
 	};
 	enum { DISK = N, NET };
@@ -174,6 +191,7 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	    {"control", required_argument, NULL, CONTROL},
 	    {"paused", no_argument, NULL, PAUSED},
 	    {"reboot", no_argument, NULL, REBOOT},
+	    {"incoming", required_argument, NULL, INCOMING},
 	    {"disk", required_argument, NULL, DISK},
 	    {"net", required_argument, NULL, NET},
 	    {"console", optional_argument, NULL, CONSOLE},
@@ -221,6 +239,8 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	v->control = arg[CONTROL];
 	v->paused = arg[PAUSED] != NULL;
 	v->opts.on_reset = arg[REBOOT] ? KVMHOST_MACHINE_RESET_REBOOT : KVMHOST_MACHINE_RESET_STOP;
+	if (arg[INCOMING] && (r = migration_incoming_open(v, arg[INCOMING])))
+		return r;
 	if (!arg[KERNEL])
 		return usage_error("--kernel is required (see --help)");
 	v->opts.kernel_path = arg[KERNEL]; /* for messages: the machine gets the mapped buffer */
@@ -270,33 +290,54 @@ static void on_signal(int sig)
 	errno = saved_errno;
 }
 
-/* Wait for the machine to stop (its STOPPED event), stopping it on a signal; serve --control meanwhile. */
+void vmm_stop(struct vmm *v, int status)
+{
+	if (v->status < 0)
+		v->status = status;
+	if (migration_incoming_pending()) {
+		migration_cancel(v); /* the loop ends once its thread has: the machine never ran */
+		return;
+	}
+	migration_fini(v, true); /* a migration from here is cancelled first: it pauses and resumes the guest */
+	kvmhost_machine_stop(v->m);
+}
+
+/* Wait for the machine to stop (its STOPPED event), stopping it on a signal; serve --control and the migration's
+ * thread meanwhile. */
 static void wait_for_stop(struct vmm *v)
 {
-	struct pollfd p[3] = {{.fd = signal_fd, .events = POLLIN},
+	struct pollfd p[4] = {{.fd = signal_fd, .events = POLLIN},
 			      {.fd = kvmhost_machine_event_fd(v->m), .events = POLLIN},
-			      {.fd = control_fd(v), .events = POLLIN}};
+			      {.fd = control_fd(v), .events = POLLIN},
+			      {.fd = migration_fd(), .events = POLLIN}};
 	struct kvmhost_machine_event e = {.size = sizeof(e)};
 	uint64_t n;
 
-	for (bool stopped = false; !stopped;) {
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+	for (bool stopped = false; !stopped && !v->loop_done;) {
+		if (poll(p, 4, -1) < 0 && errno != EINTR)
 			break;
-		if (p[0].revents && read(signal_fd, &n, sizeof(n)) > 0 && v->status < 0) {
-			v->status = 128 + signal_seen;
-			kvmhost_machine_stop(v->m);
-		}
+		if (p[0].revents && read(signal_fd, &n, sizeof(n)) > 0 && v->status < 0)
+			vmm_stop(v, 128 + signal_seen);
+		/* An incoming machine stops when its restore fails: the migration's thread says why. */
 		while (kvmhost_machine_next_event(v->m, &e) == 1)
-			stopped |= e.type == KVMHOST_MACHINE_EVENT_STOPPED;
+			stopped |= e.type == KVMHOST_MACHINE_EVENT_STOPPED && !migration_incoming_pending();
 		if (p[2].revents)
 			control_dispatch(v);
+		if (p[3].revents)
+			migration_dispatch(v);
 	}
-	kvmhost_machine_wait(v->m, -1);
+	if (kvmhost_machine_get_state(v->m) != KVMHOST_MACHINE_CREATED)
+		kvmhost_machine_wait(v->m, -1);
 }
 
 static int exit_status(struct vmm *v)
 {
 	struct kvmhost_machine_stop_info s = {.size = sizeof(s)};
+
+	if (v->incoming_failed && v->status < 0)
+		return say(EXIT_INCOMING, "--incoming %s: %s", migration_incoming_text(), migration_error());
+	if (v->loop_done || kvmhost_machine_get_state(v->m) == KVMHOST_MACHINE_CREATED)
+		return v->status >= 0 ? v->status : EXIT_HOST; /* stopped before the guest arrived */
 
 	kvmhost_machine_get_stop_info(v->m, &s);
 	switch (s.reason) {
@@ -306,6 +347,8 @@ static int exit_status(struct vmm *v)
 		return EXIT_REBOOT;
 	case KVMHOST_MACHINE_STOP_DEBUG_EXIT:
 		return (int)(((s.debug_exit_status << 1) | 1) & 0xff);
+	case KVMHOST_MACHINE_STOP_MIGRATED:
+		return EXIT_POWEROFF; /* the guest runs on the destination now */
 	case KVMHOST_MACHINE_STOP_GUEST_ERROR:
 		return say(EXIT_GUEST, "%s, rip 0x%llx", s.message, (unsigned long long)s.pc);
 	default:
@@ -336,8 +379,10 @@ int main(int argc, char **argv)
 	v.opts.ram_flags = KVMHOST_MACHINE_RAM_THP; /* transparent huge pages, as QEMU asks: fewer faults booting */
 	if ((r = parse_args(&v, argc, argv)))
 		return r < 0 ? 0 : r;
-	if ((r = check(&v)) || (r = control_open(&v)))
+	if ((r = check(&v)) || (r = migration_prepare(&v)) || (r = control_open(&v))) {
+		migration_fini(&v, true); /* --incoming's socket goes */
 		return r;
+	}
 	if ((signal_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return say(EXIT_HOST, "eventfd: %s", strerror(errno));
 	for (int i = 0, sig[] = {SIGINT, SIGTERM, SIGHUP}; i < 3; i++)
@@ -354,12 +399,15 @@ int main(int argc, char **argv)
 	}
 	if (kvmhost_machine_create(&v.opts, &v.m) < 0)
 		r = say(EXIT_HOST, "cannot create the VM on KVM: %s", kvmhost_last_error());
+	else if (v.opts.flags & KVMHOST_MACHINE_INCOMING)
+		r = migration_incoming_start(&v); /* the guest starts once it has arrived (migrate.c) */
 	else if (!v.paused && kvmhost_machine_start(v.m) < 0)
 		r = say(EXIT_HOST, "cannot start the VM: %s", kvmhost_last_error());
 	if (v.m && !r) {
 		wait_for_stop(&v);
 		r = exit_status(&v);
 	}
+	migration_fini(&v, true); /* a live migration past its commit point finishes */
 	control_close(&v, r);
 	kvmhost_machine_destroy(v.m); /* lets the buffered console output out first */
 	if (tty_raw)

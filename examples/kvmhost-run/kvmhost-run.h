@@ -8,16 +8,16 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <kvmhost/kvmhost.h>
 #include <kvmhost/machine.h>
 #include <kvmhost/machine_x86.h>
+#include "qmp.h"
 
-enum { EXIT_POWEROFF = 0, EXIT_USAGE = 2, EXIT_REBOOT = 4, EXIT_GUEST = 6, EXIT_HOST = 8 };
+enum { EXIT_POWEROFF = 0, EXIT_USAGE = 2, EXIT_REBOOT = 4, EXIT_GUEST = 6, EXIT_HOST = 8, EXIT_INCOMING = 10 };
 
 #define PROG "kvmhost-run"
-
-struct qmp_server;
 
 struct vmm {
 	struct kvmhost_machine_options opts;
@@ -33,7 +33,13 @@ struct vmm {
 	int status;	      /* set before the machine is stopped on purpose (a signal: 128+N; quit: 0); else -1 */
 	bool reset_requested; /* system_reset asked for the reset that stopped the machine */
 	bool paused;	      /* --paused: created, started by --control's cont */
+	bool loop_done;	      /* the main loop ends without the machine's STOPPED (an incoming that failed) */
+	bool incoming_failed; /* --incoming did not bring a guest (migration_error() says why) */
 };
+
+/* kvmhost-run.c: stop the VM on purpose (a signal, quit) with exit status @status (an incoming migration still
+ * waiting is cancelled instead: the VM never ran). */
+void vmm_stop(struct vmm *v, int status);
 
 /* Print one line, "kvmhost-run: ...", on stderr; return @status. */
 int say(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -55,5 +61,29 @@ int control_open(struct vmm *v);
 int control_fd(struct vmm *v);
 void control_dispatch(struct vmm *v);
 void control_close(struct vmm *v, int status);
+
+/* migrate.c: --incoming URI and --control's migration commands (the file comment there has the protocol).
+ * incoming_open: parse --incoming (0 or EXIT_USAGE); prepare: after the checks, before KVM: the eventfds, and
+ * for --incoming its file opened or its socket listening (0, EXIT_USAGE, EXIT_HOST); incoming_start: after
+ * create, the thread that receives the guest; fd/dispatch: the main loop's; fini: cancel and join, close. */
+int migration_incoming_open(struct vmm *v, const char *uri);
+int migration_prepare(struct vmm *v);
+int migration_incoming_start(struct vmm *v);
+int migration_fd(void);
+void migration_dispatch(struct vmm *v);
+void migration_fini(struct vmm *v, bool cancel); /* cancel: what runs (else it ends by itself: wait) */
+bool migration_incoming_pending(void);		 /* --incoming has not brought the guest yet */
+bool migration_busy(void);			 /* a migration from here runs, or completed to a socket */
+bool migration_migrated_away(void);		 /* a migration to a socket completed: the guest runs elsewhere */
+const char *migration_error(void);		 /* why the last migration failed */
+const char *migration_incoming_text(void);
+/* The QMP commands' halves: start (0, or -errno with QMP's error text in @why), cancel, parameters, query. */
+int migration_start(struct vmm *v, const char *uri, char *why, size_t why_size);
+int migration_cancel(struct vmm *v);
+int migration_set_parameters(bool has_downtime_limit, uint64_t downtime_limit, bool has_max_bandwidth,
+			     uint64_t max_bandwidth);
+void migration_query(struct qmp_migration_info *info);
+/* query-status during a migration: inmigrate, finish-migrate or postmigrate (true), else false. */
+bool migration_run_state(enum qmp_run_state *state);
 
 #endif

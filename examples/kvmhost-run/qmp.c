@@ -276,13 +276,9 @@ static void execute(struct qmp_client *c, json_t *id, const char *name, json_t *
 		reply_error(c, id, COMMAND_NOT_FOUND, "The command %s has not been found", name);
 		return;
 	}
-	if (json_object_iter(args)) { /* none of these commands takes an argument */
-		reply_error(c, id, GENERIC_ERROR, "Parameter '%s' is unexpected",
-			    json_object_iter_key(json_object_iter(args)));
-		return;
-	}
 	s->why[0] = '\0';
-	ret = qmp_command_run(cmd, s->ops, s->opaque, s->why, sizeof(s->why));
+	/* The arguments are the command's to check (most take none: "Parameter 'X' is unexpected"). */
+	ret = qmp_command_run(cmd, s->ops, s->opaque, args, s->why, sizeof(s->why));
 	if (ret)
 		reply_return(c, id, ret);
 	else
@@ -698,6 +694,21 @@ int qmp_server_event_cause(struct qmp_server *s, const char *name, enum qmp_shut
 	if (!data)
 		return -ENOMEM;
 	r = send_event(s, name, data);
+	json_decref(data);
+	return r;
+}
+
+int qmp_server_event_migration(struct qmp_server *s, enum qmp_migration_status status)
+{
+	const char *name = qmp_migration_status_name(status);
+	json_t *data;
+	int r;
+
+	if (!s || !name)
+		return -EINVAL;
+	if (!(data = json_pack("{s:s}", "status", name)))
+		return -ENOMEM;
+	r = send_event(s, "MIGRATION", data);
 	json_decref(data);
 	return r;
 }

@@ -1,8 +1,9 @@
 /*
  * qmp: a QMP control socket (QEMU Machine Protocol) for a VMM, independent of how the VM is built. It listens on a
  * Unix socket, greets each client, negotiates capabilities and answers QEMU's commands for what a VMM has
- * (query-status, stop, cont, system_powerdown, system_reset, quit, query-cpus-fast, query-block, query-version)
- * with QEMU's reply shapes and error classes; it sends the VMM's events (STOP, RESUME, SHUTDOWN, RESET, ...) to
+ * (query-status, stop, cont, system_powerdown, system_reset, quit, query-cpus-fast, query-block, query-version,
+ * and migration's: migrate, query-migrate, migrate_cancel, migrate-set-parameters, migrate-set-capabilities) with
+ * QEMU's reply shapes and error classes; it sends the VMM's events (STOP, RESUME, SHUTDOWN, RESET, ...) to
  * every negotiated client. The VM side is a table of callbacks (struct qmp_ops) that supply values only: the JSON
  * shapes are built here, so a VMM cannot get them wrong. The JSON library (jansson) stays inside qmp*.c.
  *
@@ -42,6 +43,9 @@ enum qmp_run_state {
 	QMP_RUN_STATE_SHUTDOWN,	      /* "shutdown": the guest powered off, the VMM not gone yet */
 	QMP_RUN_STATE_INTERNAL_ERROR, /* "internal-error": KVM could not go on */
 	QMP_RUN_STATE_GUEST_PANICKED, /* "guest-panicked" */
+	QMP_RUN_STATE_INMIGRATE,      /* "inmigrate": waiting for an incoming migration or snapshot */
+	QMP_RUN_STATE_FINISH_MIGRATE, /* "finish-migrate": paused by a migration for its last stage */
+	QMP_RUN_STATE_POSTMIGRATE,    /* "postmigrate": the guest was migrated away and runs elsewhere */
 	QMP_RUN_STATE_COUNT
 };
 
@@ -84,6 +88,39 @@ struct qmp_block_info {
 	uint64_t actual_size; /* "image"."actual-size": bytes on the host (st_blocks * 512) */
 };
 
+/* QEMU's MigrationStatus names: query-migrate's "status" and the MIGRATION event's. */
+enum qmp_migration_status {
+	QMP_MIGRATION_NONE,	  /* "none": no migration yet (query-migrate then returns {}) */
+	QMP_MIGRATION_SETUP,	  /* "setup" */
+	QMP_MIGRATION_ACTIVE,	  /* "active" */
+	QMP_MIGRATION_COMPLETED,  /* "completed" */
+	QMP_MIGRATION_FAILED,	  /* "failed" */
+	QMP_MIGRATION_CANCELLING, /* "cancelling" */
+	QMP_MIGRATION_CANCELLED,  /* "cancelled" */
+	QMP_MIGRATION_COUNT
+};
+
+/* query-migrate's MigrationInfo, as QEMU 7.2 fills it: times in ms; "ram" while SETUP is over (ACTIVE and after,
+ * has_ram); "expected-downtime" while ACTIVE; "downtime" once COMPLETED; "error-desc" when FAILED and given. */
+struct qmp_migration_info {
+	enum qmp_migration_status status;
+	uint64_t total_time, setup_time, downtime, expected_downtime;
+	bool has_ram;
+	uint64_t ram_total, ram_transferred, ram_remaining;   /* bytes: the guest's RAM, sent so far, still to send */
+	uint64_t ram_duplicate, ram_normal, ram_normal_bytes; /* zero pages, pages sent with data, their bytes */
+	uint64_t ram_dirty_sync_count, ram_dirty_pages_rate, ram_pages_per_second;
+	uint64_t ram_precopy_bytes, ram_downtime_bytes; /* bytes sent while the guest ran, while it was stopped */
+	double ram_mbps;				/* the transfer's rate, megabits per second */
+	const char *error_desc;				/* FAILED: why; NULL: omitted */
+};
+
+/* migrate-set-parameters: the parameters given (has_*), already checked against QEMU's ranges. */
+struct qmp_migration_parameters {
+	bool has_downtime_limit, has_max_bandwidth;
+	uint64_t downtime_limit; /* ms, 0 to 2000000 */
+	uint64_t max_bandwidth;	 /* bytes per second, 0 to SIZE_MAX / 1000000 */
+};
+
 /*
  * The VM side. Every callback gets the opaque pointer given to qmp_server_create(), returns 0 on success or a
  * negative errno (the reply is then GenericError with strerror's text, or the text given to
@@ -103,6 +140,17 @@ struct qmp_ops {
 	int (*query_cpu)(void *opaque, unsigned index, struct qmp_cpu_info *cpu);
 	/* Fill disk @index's row (the struct comes zeroed): 1, 0 past the last disk, or -errno. */
 	int (*query_block)(void *opaque, unsigned index, struct qmp_block_info *block);
+	/* migrate {"uri": ...}: check the URI (a bad one: qmp_server_set_error() and -EINVAL), start the migration
+	 * and return at once (its MIGRATION events say how it goes: setup, active, completed/failed/cancelled;
+	 * the server's thread must send them, qmp.h's threads rule). "blk", "inc" and "resume" true are refused
+	 * before the call, "detach" is ignored (QEMU ignores it too). */
+	int (*migrate)(void *opaque, const char *uri);
+	int (*query_migrate)(void *opaque, struct qmp_migration_info *info); /* the struct comes zeroed */
+	int (*migrate_cancel)(void *opaque); /* nothing in progress: 0, nothing done (as QEMU) */
+	int (*migrate_set_parameters)(void *opaque, const struct qmp_migration_parameters *params);
+	/* migrate-set-capabilities: one call per {"capability": NAME, "state": BOOL} of the list, NAME one of
+	 * QEMU 7.2's capabilities (others are refused before the call). */
+	int (*migrate_set_capability)(void *opaque, const char *name, bool state);
 };
 
 /* Listen on the Unix socket @path (mode 0600; a stale socket there is replaced, any other file is -EEXIST;
@@ -135,8 +183,12 @@ int qmp_server_event_cause(struct qmp_server *server, const char *name, enum qmp
 /* From inside a callback that is about to fail: the "desc" of the GenericError reply (printf format). */
 void qmp_server_set_error(struct qmp_server *server, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* The QEMU names: "running", ...; "host-qmp-quit", .... NULL when out of range. */
+/* The same for MIGRATION: data {"status": <the status's name>}. */
+int qmp_server_event_migration(struct qmp_server *server, enum qmp_migration_status status);
+
+/* The QEMU names: "running", ...; "host-qmp-quit", ...; "active", .... NULL when out of range. */
 const char *qmp_run_state_name(enum qmp_run_state state);
 const char *qmp_shutdown_cause_name(enum qmp_shutdown_cause cause);
+const char *qmp_migration_status_name(enum qmp_migration_status status);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@ struct qmp_command {
 	const char *name;
 	size_t op; /* offsetof(struct qmp_ops, the command's callback) */
 	json_t *(*run)(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size);
+	/* instead of run, for a command that takes arguments (@args: NULL or an object) */
+	json_t *(*run_args)(const struct qmp_ops *ops, void *opaque, json_t *args, char *why, size_t why_size);
 };
 
 static const char *const run_state_names[QMP_RUN_STATE_COUNT] = {
@@ -32,11 +35,26 @@ static const char *const run_state_names[QMP_RUN_STATE_COUNT] = {
     [QMP_RUN_STATE_SHUTDOWN] = "shutdown",
     [QMP_RUN_STATE_INTERNAL_ERROR] = "internal-error",
     [QMP_RUN_STATE_GUEST_PANICKED] = "guest-panicked",
+    [QMP_RUN_STATE_INMIGRATE] = "inmigrate",
+    [QMP_RUN_STATE_FINISH_MIGRATE] = "finish-migrate",
+    [QMP_RUN_STATE_POSTMIGRATE] = "postmigrate",
 };
 
 const char *qmp_run_state_name(enum qmp_run_state state)
 {
 	return (unsigned)state < QMP_RUN_STATE_COUNT ? run_state_names[state] : NULL;
+}
+
+static const char *const migration_status_names[QMP_MIGRATION_COUNT] = {
+    [QMP_MIGRATION_NONE] = "none",	     [QMP_MIGRATION_SETUP] = "setup",
+    [QMP_MIGRATION_ACTIVE] = "active",	     [QMP_MIGRATION_COMPLETED] = "completed",
+    [QMP_MIGRATION_FAILED] = "failed",	     [QMP_MIGRATION_CANCELLING] = "cancelling",
+    [QMP_MIGRATION_CANCELLED] = "cancelled",
+};
+
+const char *qmp_migration_status_name(enum qmp_migration_status status)
+{
+	return (unsigned)status < QMP_MIGRATION_COUNT ? migration_status_names[status] : NULL;
 }
 
 /* Length of the valid UTF-8 sequence at @s (not NUL), or 0. Overlong forms, surrogates and > U+10FFFF are not. */
@@ -245,9 +263,241 @@ static json_t *run_query_block(const struct qmp_ops *ops, void *opaque, char *wh
 	return list;
 }
 
+/* ---- Migration (QEMU's qapi/migration.json, as QEMU 7.2 answers) ---- */
+
+/* "Parameter 'X' is unexpected" for the first member of @args not in @known (NULL-terminated); true if none. */
+static bool only_known(json_t *args, const char *const *known, char *why, size_t why_size)
+{
+	for (void *it = json_object_iter(args); it; it = json_object_iter_next(args, it)) {
+		const char *key = json_object_iter_key(it);
+		size_t i;
+
+		for (i = 0; known[i] && strcmp(known[i], key); i++)
+			;
+		if (!known[i]) {
+			snprintf(why, why_size, "Parameter '%s' is unexpected", key);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* An optional boolean argument: absent is false. */
+static bool get_bool(json_t *args, const char *name, bool *out, char *why, size_t why_size)
+{
+	json_t *v = json_object_get(args, name);
+
+	*out = false;
+	if (!v)
+		return true;
+	if (!json_is_boolean(v)) {
+		snprintf(why, why_size, "Invalid parameter type for '%s', expected: boolean", name);
+		return false;
+	}
+	*out = json_is_true(v);
+	return true;
+}
+
+static json_t *run_migrate(const struct qmp_ops *ops, void *opaque, json_t *args, char *why, size_t why_size)
+{
+	static const char *const known[] = {"uri", "blk", "inc", "detach", "resume", NULL};
+	json_t *uri = json_object_get(args, "uri");
+	bool blk, inc, detach, resume;
+
+	if (!only_known(args, known, why, why_size))
+		return NULL;
+	if (!uri) {
+		snprintf(why, why_size, "Parameter 'uri' is missing");
+		return NULL;
+	}
+	if (!json_is_string(uri)) {
+		snprintf(why, why_size, "Invalid parameter type for 'uri', expected: string");
+		return NULL;
+	}
+	if (!get_bool(args, "blk", &blk, why, why_size) || !get_bool(args, "inc", &inc, why, why_size) ||
+	    !get_bool(args, "detach", &detach, why, why_size) || !get_bool(args, "resume", &resume, why, why_size))
+		return NULL;
+	if (blk || inc || resume) {
+		snprintf(why, why_size, "Parameter '%s' expects false: this VMM has no %s", resume ? "resume" : "blk",
+			 resume ? "postcopy recovery" : "block migration (disks are shared)");
+		return NULL;
+	}
+	return empty_return(ops->migrate(opaque, json_string_value(uri)), why, why_size);
+}
+
+static json_t *run_query_migrate(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	struct qmp_migration_info m = {0};
+	const char *status;
+	int r = ops->query_migrate(opaque, &m);
+	json_t *ret;
+
+	if (r < 0)
+		return failed(r, why, why_size);
+	if (m.status == QMP_MIGRATION_NONE)
+		return json_object(); /* QEMU before any migration */
+	if (!(status = qmp_migration_status_name(m.status))) {
+		snprintf(why, why_size, "the VMM reported migration status %d, which has no name", (int)m.status);
+		return NULL;
+	}
+	ret = json_pack("{s:s}", "status", status);
+	if (ret && m.status != QMP_MIGRATION_SETUP && m.status != QMP_MIGRATION_CANCELLED &&
+	    m.status != QMP_MIGRATION_CANCELLING)
+		json_object_update_new(ret, json_pack("{s:I, s:I}", "setup-time", (json_int_t)m.setup_time,
+						      "total-time", (json_int_t)m.total_time));
+	if (ret && m.status == QMP_MIGRATION_ACTIVE)
+		json_object_set_new(ret, "expected-downtime", json_integer((json_int_t)m.expected_downtime));
+	if (ret && m.status == QMP_MIGRATION_COMPLETED)
+		json_object_set_new(ret, "downtime", json_integer((json_int_t)m.downtime));
+	if (ret && m.has_ram)
+		json_object_set_new(
+		    ret, "ram",
+		    json_pack(
+			"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+			"transferred", (json_int_t)m.ram_transferred, "remaining", (json_int_t)m.ram_remaining, "total",
+			(json_int_t)m.ram_total, "duplicate", (json_int_t)m.ram_duplicate, "skipped", (json_int_t)0,
+			"normal", (json_int_t)m.ram_normal, "normal-bytes", (json_int_t)m.ram_normal_bytes,
+			"dirty-pages-rate", (json_int_t)m.ram_dirty_pages_rate, "dirty-sync-count",
+			(json_int_t)m.ram_dirty_sync_count, "postcopy-requests", (json_int_t)0, "page-size",
+			(json_int_t)4096, "multifd-bytes", (json_int_t)0, "pages-per-second",
+			(json_int_t)m.ram_pages_per_second, "precopy-bytes", (json_int_t)m.ram_precopy_bytes,
+			"downtime-bytes", (json_int_t)m.ram_downtime_bytes, "postcopy-bytes", (json_int_t)0,
+			"dirty-sync-missed-zero-copy", (json_int_t)0, "mbps", m.ram_mbps));
+	if (ret && m.status == QMP_MIGRATION_FAILED && m.error_desc)
+		json_object_set_new(ret, "error-desc", qmp_json_string_lossy(m.error_desc));
+	return ret;
+}
+
+static json_t *run_migrate_cancel(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	return empty_return(ops->migrate_cancel(opaque), why, why_size);
+}
+
+/* An optional unsigned integer argument, at most @max (QEMU's range texts name it with underscores). */
+static bool get_uint(json_t *args, const char *name, const char *qemu_name, uint64_t max, const char *range, bool *has,
+		     uint64_t *out, char *why, size_t why_size)
+{
+	json_t *v = json_object_get(args, name);
+
+	*has = v != NULL;
+	if (!v)
+		return true;
+	if (!json_is_integer(v)) {
+		snprintf(why, why_size, "Invalid parameter type for '%s', expected: integer", name);
+		return false;
+	}
+	if (json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
+		snprintf(why, why_size, "Parameter '%s' expects an integer in the range of 0 to %s", qemu_name, range);
+		return false;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+static json_t *run_migrate_set_parameters(const struct qmp_ops *ops, void *opaque, json_t *args, char *why,
+					  size_t why_size)
+{
+	static const char *const known[] = {"downtime-limit", "max-bandwidth", NULL};
+	struct qmp_migration_parameters p = {0};
+
+	if (!only_known(args, known, why, why_size) ||
+	    !get_uint(args, "downtime-limit", "downtime_limit", 2000000, "(2000 * 1000) ms", &p.has_downtime_limit,
+		      &p.downtime_limit, why, why_size) ||
+	    !get_uint(args, "max-bandwidth", "max_bandwidth", UINT64_MAX / 1000000, "18446744073709 bytes/second",
+		      &p.has_max_bandwidth, &p.max_bandwidth, why, why_size))
+		return NULL;
+	return empty_return(ops->migrate_set_parameters(opaque, &p), why, why_size);
+}
+
+static json_t *run_migrate_set_capabilities(const struct qmp_ops *ops, void *opaque, json_t *args, char *why,
+					    size_t why_size)
+{
+	static const char *const known[] = {"capabilities", NULL};
+	static const char *const names[] = {/* QEMU 7.2's MigrationCapability */
+					    "xbzrle",
+					    "rdma-pin-all",
+					    "auto-converge",
+					    "zero-blocks",
+					    "compress",
+					    "events",
+					    "postcopy-ram",
+					    "x-colo",
+					    "release-ram",
+					    "block",
+					    "return-path",
+					    "pause-before-switchover",
+					    "multifd",
+					    "dirty-bitmaps",
+					    "postcopy-blocktime",
+					    "late-block-activate",
+					    "x-ignore-shared",
+					    "validate-uuid",
+					    "background-snapshot",
+					    "zero-copy-send",
+					    "postcopy-preempt",
+					    NULL};
+	json_t *list = json_object_get(args, "capabilities"), *e;
+	size_t i, k;
+	int r;
+
+	if (!only_known(args, known, why, why_size))
+		return NULL;
+	if (!list) {
+		snprintf(why, why_size, "Parameter 'capabilities' is missing");
+		return NULL;
+	}
+	if (!json_is_array(list)) {
+		snprintf(why, why_size, "Invalid parameter type for 'capabilities', expected: array");
+		return NULL;
+	}
+	json_array_foreach(list, i, e)
+	{ /* every element checked before any is applied */
+		json_t *name = json_object_get(e, "capability"), *state = json_object_get(e, "state");
+
+		if (!json_is_object(e)) {
+			snprintf(why, why_size, "Invalid parameter type for 'capabilities[%zu]', expected: object", i);
+			return NULL;
+		}
+		for (void *it = json_object_iter(e); it; it = json_object_iter_next(e, it))
+			if (strcmp(json_object_iter_key(it), "capability") &&
+			    strcmp(json_object_iter_key(it), "state")) {
+				snprintf(why, why_size, "Parameter 'capabilities[%zu].%s' is unexpected", i,
+					 json_object_iter_key(it));
+				return NULL;
+			}
+		if (!name || !state) {
+			snprintf(why, why_size, "Parameter 'capabilities[%zu].%s' is missing", i,
+				 name ? "state" : "capability");
+			return NULL;
+		}
+		if (!json_is_string(name) || !json_is_boolean(state)) {
+			snprintf(why, why_size, "Invalid parameter type for 'capabilities[%zu].%s', expected: %s", i,
+				 json_is_string(name) ? "state" : "capability",
+				 json_is_string(name) ? "boolean" : "string");
+			return NULL;
+		}
+		for (k = 0; names[k] && strcmp(names[k], json_string_value(name)); k++)
+			;
+		if (!names[k]) {
+			snprintf(why, why_size, "Parameter 'capability' does not accept value '%s'",
+				 json_string_value(name));
+			return NULL;
+		}
+	}
+	json_array_foreach(list, i, e) if ((r = ops->migrate_set_capability(
+						opaque, json_string_value(json_object_get(e, "capability")),
+						json_is_true(json_object_get(e, "state")))) <
+					   0) return failed(r, why, why_size);
+	return json_object();
+}
+
 #define COMMAND(name, field)                                                                                           \
 	{                                                                                                              \
-		name, offsetof(struct qmp_ops, field), run_##field                                                     \
+		name, offsetof(struct qmp_ops, field), run_##field, NULL                                               \
+	}
+#define COMMAND_ARGS(name, field, fn)                                                                                  \
+	{                                                                                                              \
+		name, offsetof(struct qmp_ops, field), NULL, fn                                                        \
 	}
 
 static const struct qmp_command commands[] = {
@@ -258,8 +508,13 @@ static const struct qmp_command commands[] = {
     COMMAND("system_reset", system_reset),
     COMMAND("quit", quit),
     COMMAND("query-version", query_version),
-    {"query-cpus-fast", offsetof(struct qmp_ops, query_cpu), run_query_cpus_fast},
+    {"query-cpus-fast", offsetof(struct qmp_ops, query_cpu), run_query_cpus_fast, NULL},
     COMMAND("query-block", query_block),
+    COMMAND_ARGS("migrate", migrate, run_migrate),
+    COMMAND("query-migrate", query_migrate),
+    COMMAND("migrate_cancel", migrate_cancel),
+    COMMAND_ARGS("migrate-set-parameters", migrate_set_parameters, run_migrate_set_parameters),
+    COMMAND_ARGS("migrate-set-capabilities", migrate_set_capability, run_migrate_set_capabilities),
 };
 
 const struct qmp_command *qmp_command_find(const struct qmp_ops *ops, const char *name)
@@ -276,10 +531,16 @@ const struct qmp_command *qmp_command_find(const struct qmp_ops *ops, const char
 	return NULL;
 }
 
-json_t *qmp_command_run(const struct qmp_command *cmd, const struct qmp_ops *ops, void *opaque, char *why,
+json_t *qmp_command_run(const struct qmp_command *cmd, const struct qmp_ops *ops, void *opaque, json_t *args, char *why,
 			size_t why_size)
 {
-	json_t *ret = cmd->run(ops, opaque, why, why_size);
+	json_t *ret;
+
+	if (!cmd->run_args && json_object_iter(args)) {
+		snprintf(why, why_size, "Parameter '%s' is unexpected", json_object_iter_key(json_object_iter(args)));
+		return NULL;
+	}
+	ret = cmd->run_args ? cmd->run_args(ops, opaque, args, why, why_size) : cmd->run(ops, opaque, why, why_size);
 
 	if (!ret && !why[0])
 		snprintf(why, why_size, "out of memory");

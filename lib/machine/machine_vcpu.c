@@ -191,9 +191,22 @@ void *kh_machine_vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, kvmhost_system_kick_signal(m->sys));
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
-	for (;;) {
-		if ((atomic_load(&m->ctl) != KH_CTL_RUN || atomic_load(&m->reboot_pending)) && park(c) < 0)
-			break;
+	for (int io_pending = 0;;) {
+		if (atomic_load(&m->ctl) != KH_CTL_RUN || atomic_load(&m->reboot_pending)) {
+			/* An I/O exit is complete only once KVM_RUN is entered again (api.rst): it then stores an IN's
+			 * or an MMIO read's value and moves RIP past the instruction. Parked before that, the state a
+			 * pause shows (a snapshot, a migration's last pass) would have the access still to do, and a
+			 * restored guest would do it twice. So re-enter once with immediate_exit set: KVM finishes the
+			 * access and returns at once (KICKED), or exits for the next part of a string I/O. */
+			if (io_pending) {
+				kvmhost_vcpu_kick(c->vcpu);
+				io_pending = 0;
+			} else if (park(c) < 0) {
+				break;
+			} else {
+				continue; /* the control word again: resumed, or still paused after a reboot */
+			}
+		}
 		atomic_fetch_add_explicit(&c->runs, 1, memory_order_relaxed);
 		r = kvmhost_vcpu_run(c->vcpu, &e);
 		if (r < 0) {
@@ -204,6 +217,7 @@ void *kh_machine_vcpu_thread(void *arg)
 		atomic_fetch_add_explicit(&c->exits[e->reason < KVMHOST_MACHINE_EXIT_REASONS ? e->reason : 0], 1,
 					  memory_order_relaxed);
 		handle_exit(c, e);
+		io_pending = e->reason == KVMHOST_EXIT_IO || e->reason == KVMHOST_EXIT_MMIO;
 	}
 	pthread_mutex_lock(&m->lock);
 	m->vcpu_alive--;

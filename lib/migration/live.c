@@ -573,11 +573,15 @@ static uint64_t state_guess(const struct send *s)
 	return 64u * 1024u + (uint64_t)s->m->ncpus * 16u * 1024u;
 }
 
+/* A pass must send this much before its time says anything about the link's bandwidth. */
+#define MEASURE_BYTES (256u << 10)
+
 /* Pre-copy: the whole RAM, then passes of what was dirtied, until the rest fits the downtime. */
 static int precopy(struct send *s)
 {
-	uint64_t bandwidth = 0, dirty_rate = 0, t_pass, t_harvest;
+	uint64_t bandwidth = 0, dirty_rate = 0, remaining, t_pass, t_harvest;
 	uint32_t fast_passes = 0;
+	int measured = 0;
 	int r;
 
 	if ((r = start_logging(s)) < 0)
@@ -594,8 +598,9 @@ static int precopy(struct send *s)
 		uint64_t now = kh_mig_now_ns(), pass_ns = now - t_pass, bytes = s->io.ctl->rl_bytes, expect_us;
 
 		/* Bandwidth of the pass just sent; a pass of a few pages (socket buffer) tells little. */
-		if (bytes >= (256u << 10) || !bandwidth)
+		if (bytes >= MEASURE_BYTES || !bandwidth)
 			bandwidth = pass_ns ? bytes * 1000000000ull / pass_ns : 0;
+		measured |= bytes >= MEASURE_BYTES;
 		if (!bandwidth)
 			bandwidth = 1;
 		if ((r = harvest(s)) < 0)
@@ -603,13 +608,20 @@ static int precopy(struct send *s)
 		dirty_rate =
 		    now - t_harvest ? s->dirty_pages * KH_MIG_PAGE_SIZE * 1000000000ull / (now - t_harvest) : 0;
 		t_harvest = now;
-		expect_us =
-		    (s->dirty_pages * (KH_MIG_PAGE_SIZE + KH_MIG_MEM_RECORD) + state_guess(s)) * 1000000ull / bandwidth;
+		remaining = s->dirty_pages * (KH_MIG_PAGE_SIZE + KH_MIG_MEM_RECORD) + state_guess(s);
+		expect_us = remaining * 1000000ull / bandwidth;
 		s->st.dirty_rate = dirty_rate;
 		s->st.bandwidth = bandwidth;
 		s->st.expected_downtime_us = expect_us;
 		progress(s, KVMHOST_MIGRATION_PHASE_PRECOPY, dirty_rate, bandwidth, expect_us);
-		if (expect_us <= (uint64_t)s->downtime_ms * 1000u)
+		/* Fits the budget; or nothing is dirty, so another pass cannot shorten the stop (what is left is the
+		 * state, sent once whatever the estimate says: a small first pass, mostly zero pages, can make the
+		 * measured bandwidth too low for even the state to "fit", as L1 under TCG showed). */
+		if (expect_us <= (uint64_t)s->downtime_ms * 1000u || !s->dirty_pages)
+			return 0;
+		/* No pass has yet sent enough to measure the link (mostly zero pages, or a few dirty ones), and what
+		 * is left is no more than such a pass: the estimate says nothing, and the rest is small. */
+		if (!measured && remaining <= MEASURE_BYTES)
 			return 0;
 		if (s->st.passes >= s->max_iter)
 			return KH_FAIL(ETIMEDOUT,

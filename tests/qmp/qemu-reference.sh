@@ -1,7 +1,7 @@
 #!/bin/sh
 # qemu-reference.sh KVMHOSTCTL OUT [REFERENCE]: QEMU's QMP shapes, the reference for ours. Starts
 # qemu-system-x86_64 with TCG (no /dev/kvm needed) on a pc machine paused before its start (-S), 2 vCPUs and a
-# raw disk on virtio-blk, runs qmp-shapes.sh against its -qmp socket and writes the shapes to OUT, after a "## "
+# raw disk on virtio-blk, runs qmp-shapes.sh against its -qmp socket (its migration to exec:cat > a file) and writes the shapes to OUT, after a "## "
 # line naming the QEMU. With REFERENCE (tests/qmp/qemu-shapes.txt), it then compares them, "## " lines aside:
 # 0 the same, 1 different or a reply kvmhostctl could not parse (or QEMU failed), 77 no qemu-system-x86_64.
 # To take a new reference (a new QEMU): qemu-reference.sh build/examples/kvmhostctl/kvmhostctl tests/qmp/qemu-shapes.txt
@@ -34,7 +34,8 @@ until [ -S "$tmp/qmp.sock" ]; do
 done
 {
 	echo "## $("$qemu" --version | head -n 1)"
-	KVMHOSTCTL=$ctl sh "$here/qmp-shapes.sh" "$tmp/qmp.sock"
+	# QEMU 7.2 has no file: migration (8.2 added it): its stream goes to a file through exec:.
+	KVMHOSTCTL=$ctl QMP_SHAPES_MIGRATE_URI="exec:cat > $tmp/migration.bin" sh "$here/qmp-shapes.sh" "$tmp/qmp.sock"
 } >"$out"
 status=$?
 wait "$pid"

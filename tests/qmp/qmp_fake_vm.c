@@ -4,11 +4,12 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include "qmp_fake_vm.h"
 
 void qmp_fake_vm_init(struct qmp_fake_vm *vm)
 {
-	*vm = (struct qmp_fake_vm){.state = QMP_RUN_STATE_PRELAUNCH, .ncpus = 2, .ndisks = 1};
+	*vm = (struct qmp_fake_vm){.state = QMP_RUN_STATE_PRELAUNCH, .ncpus = 2, .ndisks = 1, .downtime_limit = 300};
 }
 
 static int failing(struct qmp_fake_vm *vm)
@@ -137,6 +138,90 @@ static int fake_query_block(void *opaque, unsigned index, struct qmp_block_info 
 	return 1;
 }
 
+static int fake_migrate(void *opaque, const char *uri)
+{
+	struct qmp_fake_vm *vm = opaque;
+	static const char *const schemes[] = {"file:", "unix:", "tcp:", "fd:"};
+	bool known = false;
+
+	if (vm->fail)
+		return failing(vm);
+	for (unsigned i = 0; i < 4; i++)
+		known |= !strncmp(uri, schemes[i], strlen(schemes[i])) && uri[strlen(schemes[i])];
+	if (!known) {
+		qmp_server_set_error(vm->server, "Parameter 'uri' expects a valid migration protocol"); /* QEMU's */
+		return -EINVAL;
+	}
+	if (vm->migration == QMP_MIGRATION_SETUP || vm->migration == QMP_MIGRATION_ACTIVE) {
+		qmp_server_set_error(vm->server, "There's a migration process in progress");
+		return -EBUSY;
+	}
+	vm->migrations++;
+	qmp_server_event_migration(vm->server, QMP_MIGRATION_SETUP);
+	qmp_server_event_migration(vm->server, QMP_MIGRATION_ACTIVE);
+	if (strncmp(uri, "file:", 5)) { /* to a socket: the guest runs on the other side now */
+		if (vm->state == QMP_RUN_STATE_RUNNING)
+			qmp_server_event(vm->server, "STOP", NULL);
+		vm->state = QMP_RUN_STATE_POSTMIGRATE;
+	}
+	vm->migration = QMP_MIGRATION_COMPLETED;
+	qmp_server_event_migration(vm->server, QMP_MIGRATION_COMPLETED);
+	return 0;
+}
+
+static int fake_query_migrate(void *opaque, struct qmp_migration_info *info)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	info->status = vm->migration;
+	if (vm->migration == QMP_MIGRATION_COMPLETED)
+		*info = (struct qmp_migration_info){.status = vm->migration,
+						    .total_time = 3,
+						    .setup_time = 1,
+						    .downtime = 2,
+						    .has_ram = true,
+						    .ram_total = 64 << 20,
+						    .ram_transferred = 8192 + 64,
+						    .ram_duplicate = 16382,
+						    .ram_normal = 2,
+						    .ram_normal_bytes = 8192,
+						    .ram_dirty_sync_count = 1,
+						    .ram_downtime_bytes = 8192 + 64,
+						    .ram_mbps = 21.5};
+	return failing(vm);
+}
+
+static int fake_migrate_cancel(void *opaque)
+{
+	return failing(opaque); /* it completed at once: nothing to cancel */
+}
+
+static int fake_migrate_set_parameters(void *opaque, const struct qmp_migration_parameters *p)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	if (vm->fail)
+		return failing(vm);
+	if (p->has_downtime_limit)
+		vm->downtime_limit = p->downtime_limit;
+	if (p->has_max_bandwidth)
+		vm->max_bandwidth = p->max_bandwidth;
+	return 0;
+}
+
+static int fake_migrate_set_capability(void *opaque, const char *name, bool state)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	if (vm->fail)
+		return failing(vm);
+	if (state && strcmp(name, "events")) { /* MIGRATION events are always sent */
+		qmp_server_set_error(vm->server, "Capability '%s' is not supported", name);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 const struct qmp_ops qmp_fake_vm_ops = {
     .query_status = fake_query_status,
     .stop = fake_stop,
@@ -147,4 +232,9 @@ const struct qmp_ops qmp_fake_vm_ops = {
     .query_version = fake_query_version,
     .query_cpu = fake_query_cpu,
     .query_block = fake_query_block,
+    .migrate = fake_migrate,
+    .query_migrate = fake_query_migrate,
+    .migrate_cancel = fake_migrate_cancel,
+    .migrate_set_parameters = fake_migrate_set_parameters,
+    .migrate_set_capability = fake_migrate_set_capability,
 };

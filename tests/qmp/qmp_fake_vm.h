@@ -2,12 +2,15 @@
  * qmp_fake_vm: a VM that exists only as a run state, a few vCPUs and disks, behind the QMP server's callbacks
  * (struct qmp_ops), for tests/unit/qmp_test.c and tests/qmp/qmp-fake-vmm.c. It changes state and sends events the
  * way kvmhost-run's callbacks should (and the way QEMU does): STOP when a running VM stops, RESUME when it
- * continues, POWERDOWN, RESET (host-qmp-system-reset), SHUTDOWN (host-qmp-quit).
+ * continues, POWERDOWN, RESET (host-qmp-system-reset), SHUTDOWN (host-qmp-quit); a migration completes at once
+ * (MIGRATION setup, active, completed), to a file as a snapshot (the VM's state unchanged), to a socket leaving the
+ * VM in postmigrate, as kvmhost-run's do.
  */
 #ifndef QMP_FAKE_VM_H
 #define QMP_FAKE_VM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "qmp.h"
 
 struct qmp_fake_vm {
@@ -16,6 +19,9 @@ struct qmp_fake_vm {
 	unsigned ncpus, ndisks;
 	bool quit_requested;
 	unsigned stops, conts, powerdowns, resets, quits; /* calls */
+	unsigned migrations;				  /* migrate calls that started one */
+	enum qmp_migration_status migration;		  /* the last migration's (each completes at once) */
+	uint64_t downtime_limit, max_bandwidth;		  /* migrate-set-parameters */
 	int fail;					  /* nonzero: every callback returns it (a negative errno) */
 	const char *fail_desc; /* with fail: the text given to qmp_server_set_error(); NULL: none */
 };

@@ -968,6 +968,121 @@ static void test_events(void **state)
 	peer_close(fresh);
 }
 
+static void take_migration_event(json_t *msg, const char *status)
+{
+	json_t *m = assert_event(msg, "MIGRATION");
+
+	assert_string_equal(json_string_value(json_object_get(json_object_get(m, "data"), "status")), status);
+	json_decref(m);
+}
+
+/* The migration commands: their arguments checked as QEMU 7.2 checks them, before any callback; the fake VM's
+ * migration completes at once (MIGRATION setup, active, completed before the reply); query-migrate's shape. */
+static void test_migration(void **state)
+{
+	static const char *const ram[] = {"transferred",
+					  "remaining",
+					  "total",
+					  "duplicate",
+					  "skipped",
+					  "normal",
+					  "normal-bytes",
+					  "dirty-pages-rate",
+					  "dirty-sync-count",
+					  "postcopy-requests",
+					  "page-size",
+					  "multifd-bytes",
+					  "pages-per-second",
+					  "precopy-bytes",
+					  "downtime-bytes",
+					  "postcopy-bytes",
+					  "dirty-sync-missed-zero-copy"};
+	struct fixture *f = *state;
+	struct peer *p = negotiated_peer(f);
+	json_t *r, *ret, *m;
+
+	r = command(f, p, "{\"execute\": \"query-migrate\"}");
+	assert_empty_return(r); /* no migration yet: {} */
+	json_decref(r);
+	take_error(command(f, p, "{\"execute\": \"migrate\"}"), "GenericError", "Parameter 'uri' is missing");
+	take_error(command(f, p, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": 3}}"), "GenericError",
+		   "Invalid parameter type for 'uri', expected: string");
+	take_error(command(f, p, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:x\", \"x\": 1}}"),
+		   "GenericError", "Parameter 'x' is unexpected");
+	take_error(command(f, p, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:x\", \"blk\": 1}}"),
+		   "GenericError", "Invalid parameter type for 'blk', expected: boolean");
+	take_error(command(f, p, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:x\", \"inc\": true}}"),
+		   "GenericError", "Parameter 'blk' expects false");
+	take_error(command(f, p, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"nope:x\"}}"), "GenericError",
+		   "Parameter 'uri' expects a valid migration protocol");
+	assert_int_equal(f->vm.migrations, 0);
+	take_error(command(f, p, "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"downtime-limit\": -1}}"),
+		   "GenericError",
+		   "Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms");
+	take_error(
+	    command(f, p, "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"max-bandwidth\": \"1\"}}"),
+	    "GenericError", "Invalid parameter type for 'max-bandwidth', expected: integer");
+	take_error(command(f, p, "{\"execute\": \"migrate-set-parameters\", \"arguments\": {\"tls-creds\": \"\"}}"),
+		   "GenericError", "Parameter 'tls-creds' is unexpected");
+	take_empty_return(command(f, p,
+				  "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+				  "{\"downtime-limit\": 2000000, \"max-bandwidth\": 5}}"));
+	assert_int_equal(f->vm.downtime_limit, 2000000);
+	assert_int_equal(f->vm.max_bandwidth, 5);
+	take_error(command(f, p, "{\"execute\": \"migrate-set-capabilities\"}"), "GenericError",
+		   "Parameter 'capabilities' is missing");
+	take_error(command(f, p,
+			   "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+			   "[{\"capability\": \"bogus\", \"state\": true}]}}"),
+		   "GenericError", "Parameter 'capability' does not accept value 'bogus'");
+	take_error(command(f, p,
+			   "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+			   "[{\"capability\": \"events\"}]}}"),
+		   "GenericError", "Parameter 'capabilities[0].state' is missing");
+	take_error(
+	    command(f, p,
+		    "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+		    "[{\"capability\": \"events\", \"state\": true}, {\"capability\": \"xbzrle\", \"state\": true}]}}"),
+	    "GenericError", "Capability 'xbzrle' is not supported");
+	take_empty_return(command(f, p,
+				  "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+				  "[{\"capability\": \"events\", \"state\": true}]}}"));
+	/* A migration: its events come before the reply, as the callback sends them. */
+	peer_send(f, p, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:/run/x.mig\", \"detach\": true}}");
+	take_migration_event(peer_read(f, p), "setup");
+	take_migration_event(peer_read(f, p), "active");
+	take_migration_event(peer_read(f, p), "completed");
+	take_empty_return(peer_read(f, p));
+	assert_int_equal(f->vm.migrations, 1);
+	r = command(f, p, "{\"execute\": \"query-migrate\"}");
+	assert_return(r);
+	ret = json_object_get(r, "return");
+	assert_string_equal(json_string_value(json_object_get(ret, "status")), "completed");
+	assert_member(ret, "total-time", JSON_INTEGER);
+	assert_member(ret, "setup-time", JSON_INTEGER);
+	assert_member(ret, "downtime", JSON_INTEGER);
+	assert_null(json_object_get(ret, "expected-downtime"));
+	m = json_object_get(ret, "ram");
+	assert_int_equal(json_object_size(m), 18);
+	for (size_t i = 0; i < sizeof(ram) / sizeof(ram[0]); i++)
+		assert_member(m, ram[i], JSON_INTEGER);
+	assert_member(m, "mbps", JSON_REAL);
+	assert_int_equal(json_integer_value(json_object_get(m, "normal-bytes")), 8192);
+	json_decref(r);
+	r = command(f, p, "{\"execute\": \"query-status\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "return"), "status")), "postmigrate");
+	json_decref(r);
+	take_empty_return(command(f, p, "{\"execute\": \"migrate_cancel\"}"));
+	take_error(command(f, p, "{\"execute\": \"migrate_cancel\", \"arguments\": {\"x\": 1}}"), "GenericError",
+		   "Parameter 'x' is unexpected");
+	assert_string_equal(qmp_migration_status_name(QMP_MIGRATION_CANCELLING), "cancelling");
+	assert_null(qmp_migration_status_name(QMP_MIGRATION_COUNT));
+	assert_string_equal(qmp_run_state_name(QMP_RUN_STATE_INMIGRATE), "inmigrate");
+	assert_int_equal(qmp_server_event_migration(f->server, QMP_MIGRATION_COUNT), -EINVAL);
+	assert_silent(f, p);
+	peer_close(p);
+}
+
 /* A client that stops sending (shutdown(SHUT_WR), as socat does at the end of its input) still gets its replies. */
 static void test_half_close(void **state)
 {
@@ -1145,6 +1260,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_client_that_never_reads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nine_clients, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_socket_path, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_on_ready, setup, teardown),
