@@ -32,11 +32,11 @@ int main(void)
 
 	/* 1. KVM itself, then a VM: without a usable /dev/kvm, say so in one line and skip. */
 	if (kvmhost_system_open(NULL, &sys) < 0) {
-		fprintf(stderr, "step1_vm: skipped: no usable KVM here: %s\n", kvmhost_last_error());
+		fprintf(stderr, "SKIP: step1_vm: no usable KVM here: %s\n", kvmhost_last_error());
 		return 77;
 	}
 	if (kvmhost_vm_create(sys, NULL, &vm) < 0) {
-		fprintf(stderr, "step1_vm: skipped: KVM cannot create a VM here: %s\n", kvmhost_last_error());
+		fprintf(stderr, "SKIP: step1_vm: KVM cannot create a VM here: %s\n", kvmhost_last_error());
 		kvmhost_system_close(sys);
 		return 77;
 	}

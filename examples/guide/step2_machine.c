@@ -35,7 +35,7 @@ int main(int argc, char **argv)
 	struct kvmhost_system *sys;
 
 	if (kvmhost_system_open(NULL, &sys) < 0) {
-		fprintf(stderr, "step2_machine: skipped: no usable KVM here: %s\n", kvmhost_last_error());
+		fprintf(stderr, "SKIP: step2_machine: no usable KVM here: %s\n", kvmhost_last_error());
 		return 77;
 	}
 	kvmhost_system_close(sys);

@@ -85,11 +85,11 @@ int main(void)
 	const struct kvmhost_exit *ex;
 
 	if (kvmhost_system_open(NULL, &sys) < 0) {
-		fprintf(stderr, "step3_device: skipped: no usable KVM here: %s\n", kvmhost_last_error());
+		fprintf(stderr, "SKIP: step3_device: no usable KVM here: %s\n", kvmhost_last_error());
 		return 77;
 	}
 	if (kvmhost_vm_create(sys, NULL, &vm) < 0) {
-		fprintf(stderr, "step3_device: skipped: KVM cannot create a VM here: %s\n", kvmhost_last_error());
+		fprintf(stderr, "SKIP: step3_device: KVM cannot create a VM here: %s\n", kvmhost_last_error());
 		kvmhost_system_close(sys);
 		return 77;
 	}

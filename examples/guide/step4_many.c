@@ -69,7 +69,7 @@ int main(void)
 	int failed = 0;
 
 	if (kvmhost_system_open(NULL, &sys) < 0) {
-		fprintf(stderr, "step4_many: skipped: no usable KVM here: %s\n", kvmhost_last_error());
+		fprintf(stderr, "SKIP: step4_many: no usable KVM here: %s\n", kvmhost_last_error());
 		return 77;
 	}
 	kvmhost_system_close(sys);

@@ -80,7 +80,7 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IONBF, 0); /* our lines and the guest's COM1 digits share stdout: keep their order */
 	if (kvmhost_system_open(NULL, &sys) < 0) {
-		fprintf(stderr, "step5_snapshot: skipped: no usable KVM here: %s\n", kvmhost_last_error());
+		fprintf(stderr, "SKIP: step5_snapshot: no usable KVM here: %s\n", kvmhost_last_error());
 		return 77;
 	}
 	kvmhost_system_close(sys);
