@@ -67,33 +67,15 @@ static const char *const names[S_COUNT] = {"idle",
 					   "cancel",
 					   "samehost"};
 
+/* The guest's counter at COUNT_ADDR (machine_test_util.h: mt_counter, mt_wait_counter). */
 static uint32_t counter(struct kvmhost_machine *m)
 {
-	uint32_t v;
-
-	CHECK_OK(kvmhost_memory_read(kvmhost_machine_memory(m), COUNT_ADDR, &v, sizeof(v)));
-	return v;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
+	return mt_counter(m, COUNT_ADDR);
 }
 
 static uint32_t wait_counter(struct kvmhost_machine *m, uint32_t above)
 {
-	for (int i = 0; i < 2000; i++) {
-		uint32_t v = counter(m);
-
-		if (v > above)
-			return v;
-		CHECK(kvmhost_machine_get_state(m) == KVMHOST_MACHINE_RUNNING);
-		sleep_ms(10);
-	}
-	fprintf(stderr, "FAIL: the counter stays at %u\n", counter(m));
-	exit(TEST_FAIL);
+	return mt_wait_counter(m, COUNT_ADDR, above);
 }
 
 static void options(struct mt_machine *t, enum scenario s, uint32_t flags)
@@ -315,7 +297,7 @@ static void *cancel_main(void *arg)
 	struct canceller *c = arg;
 
 	while (atomic_load(&c->w->passes) < 2)
-		sleep_ms(5);
+		mt_sleep_ms(5);
 	c->result = kvmhost_machine_migrate_cancel(c->m);
 	return NULL;
 }
@@ -345,7 +327,7 @@ static double dirty_rate_at(uint32_t delay)
 	CHECK_OK(kvmhost_machine_start(t.m));
 	wait_counter(t.m, 10);
 	a = counter(t.m);
-	sleep_ms(300);
+	mt_sleep_ms(300);
 	b = counter(t.m);
 	CHECK_OK(kvmhost_machine_stop(t.m));
 	CHECK_OK(kvmhost_machine_wait(t.m, 10000));
@@ -421,7 +403,7 @@ static void run_source(enum scenario s, uint32_t delay)
 			uint32_t a = counter(t.m);
 
 			for (int i = 0; i < 500 && counter(t.m) == a; i++)
-				sleep_ms(10);
+				mt_sleep_ms(10);
 			CHECK(counter(t.m) != a);
 			printf("[samehost] the counter moves in the shared memory: %u -> %u\n", a, counter(t.m));
 		}
@@ -444,11 +426,11 @@ static void run_source(enum scenario s, uint32_t delay)
 	} else {					/* S_FAIL_BEFORE_CONFIRM: after GO, no confirmation */
 		CHECK(r == -EHOSTDOWN);
 		CHECK(kvmhost_machine_get_state(t.m) == KVMHOST_MACHINE_PAUSED);
-		sleep_ms(50);
+		mt_sleep_ms(50);
 		{
 			uint32_t a = counter(t.m);
 
-			sleep_ms(50);
+			mt_sleep_ms(50);
 			CHECK(counter(t.m) == a); /* stays paused */
 		}
 		status = reap(s);

@@ -32,34 +32,15 @@ MBGUEST_DECLARE(mb_tick);
 
 #define COUNT_ADDR 0x200000ull
 
+/* The guest's counter at COUNT_ADDR (machine_test_util.h: mt_counter, mt_wait_counter). */
 static uint32_t counter(struct kvmhost_machine *m)
 {
-	uint32_t v;
-
-	CHECK_OK(kvmhost_memory_read(kvmhost_machine_memory(m), COUNT_ADDR, &v, sizeof(v)));
-	return v;
+	return mt_counter(m, COUNT_ADDR);
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Wait (up to 20 s) until the guest's counter passes @above. */
 static uint32_t wait_counter(struct kvmhost_machine *m, uint32_t above)
 {
-	for (int i = 0; i < 2000; i++) {
-		uint32_t v = counter(m);
-
-		if (v > above)
-			return v;
-		CHECK(kvmhost_machine_get_state(m) == KVMHOST_MACHINE_RUNNING);
-		sleep_ms(10);
-	}
-	fprintf(stderr, "FAIL: the counter stays at %u\n", counter(m));
-	exit(TEST_FAIL);
+	return mt_wait_counter(m, COUNT_ADDR, above);
 }
 
 /* The first digit a guest restored with counter @c writes. */
@@ -98,7 +79,7 @@ static void restore_and_check(int fd, uint32_t saved, int exact, const char *nam
 	v = wait_counter(t.m, saved + 2 * 65536);
 	CHECK(v > saved);
 	for (int i = 0; i < 500 && mt_read_output(&t, out, sizeof(out)) == 0; i++)
-		sleep_ms(10);
+		mt_sleep_ms(10);
 	if (!out[0] || !next_digit_ok(saved, out[0])) {
 		fprintf(stderr, "FAIL: restored at count %u, COM1 wrote \"%s\"\n", saved, out);
 		exit(TEST_FAIL);
@@ -230,7 +211,7 @@ int main(void)
 	CHECK(fd >= 0);
 	saved = run_and_snapshot(fd, KVMHOST_MIGRATION_LEAVE_PAUSED, &src);
 	CHECK(kvmhost_machine_get_state(src.m) == KVMHOST_MACHINE_PAUSED);
-	sleep_ms(50);
+	mt_sleep_ms(50);
 	CHECK(counter(src.m) == saved);
 	mt_destroy(&src);
 	fprintf(stderr, "snapshot at count %u: %ld bytes\n", saved, file_size(path));

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <kvmhost/machine.h>
 #include <kvmhost/machine_x86.h>
@@ -81,6 +82,37 @@ static inline struct kvmhost_machine_stop_info mt_stop_info(struct kvmhost_machi
 
 	CHECK_OK(kvmhost_machine_get_stop_info(m, &s));
 	return s;
+}
+
+/* A 32-bit counter a tiny guest keeps at @gpa (mb_tick, mb_dirty, mb_count). */
+static inline uint32_t mt_counter(struct kvmhost_machine *m, uint64_t gpa)
+{
+	uint32_t v;
+
+	CHECK_OK(kvmhost_memory_read(kvmhost_machine_memory(m), gpa, &v, sizeof(v)));
+	return v;
+}
+
+static inline void mt_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait (up to 20 s, the machine running) until the counter at @gpa passes @above; fail the test otherwise. */
+static inline uint32_t mt_wait_counter(struct kvmhost_machine *m, uint64_t gpa, uint32_t above)
+{
+	for (int i = 0; i < 2000; i++) {
+		uint32_t v = mt_counter(m, gpa);
+
+		if (v > above)
+			return v;
+		CHECK(kvmhost_machine_get_state(m) == KVMHOST_MACHINE_RUNNING);
+		mt_sleep_ms(10);
+	}
+	fprintf(stderr, "FAIL: the counter stays at %u\n", mt_counter(m, gpa));
+	exit(TEST_FAIL);
 }
 
 #endif
