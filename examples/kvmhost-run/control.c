@@ -18,8 +18,6 @@
 #include "kvmhost-run.h"
 #include "qmp.h"
 
-static bool shutdown_sent; /* quit sent SHUTDOWN already */
-
 static int vm_query_status(void *opaque, enum qmp_run_state *state)
 {
 	struct vmm *v = opaque;
@@ -119,7 +117,7 @@ static int vm_quit(void *opaque)
 	struct vmm *v = opaque;
 
 	vmm_stop(v, EXIT_POWEROFF);
-	shutdown_sent = true;
+	v->shutdown_sent = true;
 	qmp_server_event_cause(v->qmp, "SHUTDOWN", QMP_CAUSE_HOST_QMP_QUIT);
 	return 0;
 }
@@ -274,7 +272,7 @@ void control_close(struct vmm *v, int status)
 		qmp_server_event(v->qmp, "STOP", NULL);
 	/* A debug exit ends the VMM without a word, as QEMU's does; so does a migration away (its last word was
 	 * MIGRATION completed). */
-	if (!shutdown_sent && !(status & 1) && !migration_migrated_away())
+	if (!v->shutdown_sent && !(status & 1) && !migration_migrated_away())
 		qmp_server_event_cause(v->qmp, "SHUTDOWN", cause);
 	qmp_server_destroy(v->qmp);
 	v->qmp = NULL;

@@ -32,6 +32,7 @@ struct vmm {
 	struct qmp_server *qmp;
 	int status;	      /* set before the machine is stopped on purpose (a signal: 128+N; quit: 0); else -1 */
 	bool reset_requested; /* system_reset asked for the reset that stopped the machine */
+	bool shutdown_sent;   /* --control's quit announced SHUTDOWN already (control_close() then does not) */
 	bool paused;	      /* --paused: created, started by --control's cont */
 	bool loop_done;	      /* the main loop ends without the machine's STOPPED (an incoming that failed) */
 	bool incoming_failed; /* --incoming did not bring a guest (migration_error() says why) */

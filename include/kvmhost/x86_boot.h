@@ -36,6 +36,8 @@
  *  - -EFAULT: something at a fixed address (a segment, the kernel's run-time
  *    area, a structure at a configured address) does not lie in guest RAM;
  *  - -ENOSPC: no room left in guest RAM for the initrd or a module;
+ *  - -E2BIG: the options struct, or an element of @c modules or @c e820, is
+ *    bigger than this library's and sets fields it does not know;
  *  - -EINVAL also for a command line longer than the kernel accepts, a
  *    configured address that overlaps the kernel or another structure, or
  *    that the protocol cannot express (above 4 GiB for a 32-bit field).
@@ -85,6 +87,15 @@ struct kvmhost_vcpu;
 /**
  * One entry of the memory map handed to the guest. A plain (unpacked)
  * struct: the loaders convert it to each protocol's layout.
+ *
+ * Arrays of these carry their element size (kvmhost_x86_boot_options.e820_entry_size,
+ * kvmhost_x86_e820_options.e820_entry_size), so the struct may grow at its
+ * end: set the size to sizeof(struct kvmhost_x86_e820_entry). An older
+ * caller's smaller element reads the missing fields as zero; a newer
+ * caller's bigger one is accepted when the fields this library does not
+ * know are zero (-E2BIG otherwise); arrays the library fills get the fields
+ * it knows, the rest of each element zeroed. Rules in docs/architecture.md
+ * (ABI rules).
  */
 struct kvmhost_x86_e820_entry {
 	uint64_t addr; /**< guest-physical start */
@@ -92,7 +103,9 @@ struct kvmhost_x86_e820_entry {
 	uint32_t type; /**< KVMHOST_X86_E820_* (any non-zero value is passed through) */
 };
 
-/** A boot module (Multiboot module, PVH modlist entry). */
+/** A boot module (Multiboot module, PVH modlist entry). An element of
+ * kvmhost_x86_boot_options.modules, whose element size is
+ * kvmhost_x86_boot_options.module_size (rules as struct kvmhost_x86_e820_entry). */
 struct kvmhost_x86_boot_module {
 	const void *data;    /**< contents; copied into guest memory */
 	size_t size;	     /**< bytes; non-zero */
@@ -152,10 +165,12 @@ struct kvmhost_x86_boot_options {
 	const void *initrd;  /**< initrd / initramfs contents (copied); NULL for none. PVH: module 0;
 				  Multiboot: module 0 (with no string) */
 	size_t initrd_size;  /**< bytes; non-zero exactly when initrd is set */
-	const struct kvmhost_x86_boot_module *modules; /**< PVH and Multiboot modules, after the initrd */
+	const struct kvmhost_x86_boot_module *modules; /**< PVH and Multiboot modules, after the initrd;
+							    @c module_count elements of @c module_size bytes */
 	uint32_t module_count;			       /**< entries in modules; at most KVMHOST_X86_BOOT_MAX_MODULES */
 	uint32_t e820_count;			       /**< entries in e820; at most KVMHOST_X86_E820_MAX */
-	const struct kvmhost_x86_e820_entry *e820;     /**< the guest's memory map (see the file comment);
+	const struct kvmhost_x86_e820_entry *e820;     /**< the guest's memory map (see the file comment),
+							    @c e820_count elements of @c e820_entry_size bytes;
 							    entries must not overlap. NULL: derived from the map */
 	uint32_t flags;				       /**< KVMHOST_X86_BOOT_* flags */
 	uint64_t kernel_gpa;	  /**< bzImage: where the protected-mode kernel goes, 4 KiB aligned (0:
@@ -176,6 +191,14 @@ struct kvmhost_x86_boot_options {
 				       protocol allows for bzImage and PVH, right after the kernel for Multiboot) */
 	uint64_t acpi_rsdp_gpa;	  /**< handed to the kernel (zero page acpi_rsdp_addr, PVH rsdp_paddr) when
 				       non-zero */
+	/** Bytes per element of @c modules: sizeof(struct kvmhost_x86_boot_module) as the caller knows it; 0
+	 * (what callers built before this field pass): the first version's size. Below that or above 65536:
+	 * -EINVAL; a bigger element whose bytes past this library's struct are not zero: -E2BIG. Added after
+	 * the first version's last field, so callers built before it still work. */
+	size_t module_size;
+	/** Bytes per element of @c e820: sizeof(struct kvmhost_x86_e820_entry) as the caller knows it; rules
+	 * as @c module_size. */
+	size_t e820_entry_size;
 };
 
 /**

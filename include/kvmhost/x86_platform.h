@@ -65,7 +65,10 @@ struct kvmhost_vcpu;
 #define KVMHOST_X86_MMIO_HOLE_END 0x100000000ull
 /** @} */
 
-/** A range of guest-physical RAM. */
+/** A range of guest-physical RAM. Arrays of these carry their element size
+ * (kvmhost_x86_plan_ram_sized()'s @c range_size,
+ * kvmhost_x86_e820_options.ram_range_size), rules as struct
+ * kvmhost_x86_e820_entry (x86_boot.h). */
 struct kvmhost_x86_ram_range {
 	uint64_t gpa;	 /**< start */
 	uint64_t length; /**< bytes */
@@ -75,7 +78,10 @@ struct kvmhost_x86_ram_range {
  * Lay out @p ram_size bytes of RAM around the 32-bit MMIO hole: one range
  * from 0 when it fits below the hole, else [0, hole) plus the rest from
  * 4 GiB. Add each range with kvmhost_vm_add_memory(); build the e820 map
- * from the VM's memory afterwards.
+ * from the VM's memory afterwards. @p ranges holds elements of the first
+ * version of struct kvmhost_x86_ram_range (16 bytes: gpa, length), what
+ * callers built before element sizes expect; new code calls
+ * kvmhost_x86_plan_ram_sized() with sizeof(struct kvmhost_x86_ram_range).
  * @param ram_size        bytes; non-zero and 4 KiB aligned
  * @param mmio_hole_start 0 for KVMHOST_X86_MMIO_HOLE_START_DEFAULT; else 1 MiB
  *                        aligned, from 1 MiB up to 4 GiB (4 GiB: no hole)
@@ -89,6 +95,25 @@ struct kvmhost_x86_ram_range {
 KVMHOST_API int kvmhost_x86_plan_ram(uint64_t ram_size, uint64_t mmio_hole_start, struct kvmhost_x86_ram_range *ranges,
 				     uint32_t max, uint32_t *count);
 
+/**
+ * kvmhost_x86_plan_ram() into an array of @p range_size-byte elements: each
+ * gets the fields this library knows, the rest of a bigger element zeroed.
+ * kvmhost_x86_plan_ram() itself writes elements of the first version's size
+ * (16 bytes), for the callers built before this function; pass
+ * sizeof(struct kvmhost_x86_ram_range) here.
+ * @param ram_size        as kvmhost_x86_plan_ram()
+ * @param mmio_hole_start as kvmhost_x86_plan_ram()
+ * @param ranges          receives up to 2 ranges
+ * @param range_size      bytes per element of @p ranges; 0: the first
+ *                        version's size; at least that, at most 65536
+ * @param max             elements in @p ranges
+ * @param count           as kvmhost_x86_plan_ram()
+ * @return as kvmhost_x86_plan_ram(); -EINVAL also for a bad @p range_size.
+ */
+KVMHOST_API int kvmhost_x86_plan_ram_sized(uint64_t ram_size, uint64_t mmio_hole_start,
+					   struct kvmhost_x86_ram_range *ranges, size_t range_size, uint32_t max,
+					   uint32_t *count);
+
 /** Options of the e820 builders; size rules as kvmhost_system_options. */
 struct kvmhost_x86_e820_options {
 	size_t size;		  /**< sizeof(struct kvmhost_x86_e820_options) */
@@ -98,6 +123,16 @@ struct kvmhost_x86_e820_options {
 	 * the built-in reserved hole; they must not overlap each other. */
 	const struct kvmhost_x86_e820_entry *extra;
 	uint32_t extra_count; /**< entries in @p extra, at most KVMHOST_X86_E820_MAX */
+	/** Bytes per element of @c extra and of the @c entries array the
+	 * builders fill: sizeof(struct kvmhost_x86_e820_entry) as the caller
+	 * knows it; 0 (and a NULL options pointer): the first version's size.
+	 * Rules as kvmhost_x86_boot_options.e820_entry_size. Added after the
+	 * first version's last field (never in its tail padding). */
+	size_t e820_entry_size;
+	/** Bytes per element of kvmhost_x86_e820_from_ranges()'s @c ram:
+	 * sizeof(struct kvmhost_x86_ram_range) as the caller knows it; rules as
+	 * @c e820_entry_size. */
+	size_t ram_range_size;
 };
 
 /**
@@ -111,15 +146,18 @@ struct kvmhost_x86_e820_options {
  *  - the @c extra entries, which replace whatever they cover;
  * with touching entries of one type merged.
  * @param ram      RAM ranges (NULL only when @p ram_count is 0); none empty
- *                 or overlapping another
+ *                 or overlapping another; elements of
+ *                 kvmhost_x86_e820_options.ram_range_size bytes
  * @param opts     options, or NULL for defaults
- * @param entries  receives the map
+ * @param entries  receives the map (elements of
+ *                 kvmhost_x86_e820_options.e820_entry_size bytes)
  * @param max      entries in @p entries
  * @param count    receives the number of entries (also on -E2BIG: the number needed)
  * @param ram_count entries at @p ram
  * @return 0; -EINVAL for NULL, an empty, wrapping or overlapping range, an
- *         extra entry of type 0, too many extra entries, or a bad hole;
- *         -E2BIG for an options struct with unknown non-zero fields or when
+ *         extra entry of type 0, too many extra entries, a bad hole or a
+ *         bad element size; -E2BIG for an options struct or an element
+ *         (@p ram, @c extra) with unknown non-zero fields or when
  *         the map needs
  *         more than @p max entries or more than KVMHOST_X86_E820_MAX;
  *         -ENOMEM.
@@ -134,7 +172,7 @@ KVMHOST_API int kvmhost_x86_e820_from_ranges(const struct kvmhost_x86_ram_range 
  * ROMs) are RESERVED; then as kvmhost_x86_e820_from_ranges().
  * @param mem the VM's guest memory (memory.h)
  * @param opts the options (struct kvmhost_x86_e820_options; size rules as every options struct)
- * @param entries array of @p max entries
+ * @param entries array of @p max entries (of kvmhost_x86_e820_options.e820_entry_size bytes)
  * @param max entries at @p entries
  * @param count receives the number of entries (on -E2BIG, the number needed)
  * @return as kvmhost_x86_e820_from_ranges(); -EINVAL for a NULL @p mem.
@@ -257,7 +295,10 @@ KVMHOST_API int kvmhost_x86_mptable_write(struct kvmhost_memory *mem, const stru
  * ISA IRQ on its own, so e.g. a 16550 only its built-in port list knows
  * never gets its interrupt (kernel messages still appear, they are polled;
  * user space's console output does not). virtio-mmio devices ("LNRO0005")
- * can be listed instead of passed on the command line.
+ * can be listed instead of passed on the command line. An element of
+ * kvmhost_x86_acpi_options.devices, whose element size is
+ * kvmhost_x86_acpi_options.device_size (rules as struct
+ * kvmhost_x86_e820_entry, x86_boot.h).
  */
 struct kvmhost_x86_acpi_device {
 	const char *hid;      /**< _HID: an EISA ID ("PNP0501": 3 capitals, 4 hex digits) or an ACPI/other
@@ -384,7 +425,8 @@ struct kvmhost_x86_acpi_options {
 	uint32_t ioapic_addr;	 /**< 0: KVMHOST_X86_IOAPIC_ADDR_DEFAULT */
 	uint16_t pm_port;	 /**< base of the sleep/reset ports; 0: KVMHOST_X86_ACPI_PM_PORT_DEFAULT */
 	uint16_t iapc_boot_arch; /**< KVMHOST_X86_ACPI_BOOT_* flags, written as given (0: none) */
-	const struct kvmhost_x86_acpi_device *devices; /**< devices for the DSDT; NULL when device_count is 0 */
+	const struct kvmhost_x86_acpi_device *devices; /**< devices for the DSDT, @c device_count elements of
+							    @c device_size bytes; NULL when device_count is 0 */
 	uint32_t device_count;			       /**< entries in devices, at most KVMHOST_X86_ACPI_MAX_DEVICES */
 	/** A PCI host bridge for the DSDT (and the MCFG with ECAM); NULL: none.
 	 * Added after the first version's last field (never in its tail
@@ -401,6 +443,12 @@ struct kvmhost_x86_acpi_options {
 	 * into a power-off. Added after pci_host (never in the older versions'
 	 * tail padding). */
 	uint32_t power_button_gsi;
+	/** Bytes per element of @c devices: sizeof(struct
+	 * kvmhost_x86_acpi_device) as the caller knows it; 0: the first
+	 * version's size. Rules as kvmhost_x86_boot_options.module_size
+	 * (x86_boot.h). Added after power_button_gsi (never in the older
+	 * versions' tail padding). */
+	size_t device_size;
 };
 
 /**
@@ -429,15 +477,16 @@ struct kvmhost_x86_acpi_options {
  * @return as kvmhost_x86_mptable_write() (-EINVAL also for an unaligned @c
  *         gpa, tables reaching past 4 GiB, a bad device: _HID empty,
  *         over 8 characters or not printable, over 255 ports or past port
- *         0xffff, MMIO not below 4 GiB, GSI above 255, too many devices; or
+ *         0xffff, MMIO not below 4 GiB, GSI above 255, too many devices, a
+ *         bad @c device_size; or
  *         a bad @c pci_host: a size field below sizeof(size_t), a bus range
  *         out of order or past 255, an empty, unaligned or wrapping window,
  *         an I/O window past 0xffff or over ports 0xCF8-0xCFF, the PM ports
  *         or a device's ports, a 32-bit window past 4 GiB, an unaligned ECAM
  *         base, windows and ECAM area overlapping each other, the IOAPIC or
  *         local APIC page or a device's MMIO, INTx GSIs given for some lines
- *         only or outside 16-23; -E2BIG for a @c pci_host struct with
- *         unknown non-zero fields).
+ *         only or outside 16-23; -E2BIG for a @c pci_host struct or a
+ *         device element with unknown non-zero fields).
  */
 KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct kvmhost_x86_acpi_options *opts,
 				       uint64_t *rsdp, uint64_t *written);

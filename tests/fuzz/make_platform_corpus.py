@@ -29,17 +29,18 @@ def write(sub, name, data):
 # header: sel, cmdline length + 1, u16 initrd size, modules, e820 count, placement mask, misc
 LOAD, BZ, PVH, MB, RAW = 0, 1, 2, 3, 4
 ENTRY32, HAS_E820, OPTS_NULL = 0x20, 0x40, 0x80
+WIDE_ELEMENTS, SIZES_0 = 0x2, 0x4  # misc: the load's arrays as a future caller's; element sizes 0
 
 
 def boot_input(layout, loader, image, cmdline=None, initrd=0, nmods=0, mod_strings=0, mod_scale=0,
-               e820=(), place=None, flags=0, rsdp=False):
+               e820=(), place=None, flags=0, rsdp=False, misc=0):
     place = place or {}
     sel = layout | (loader << 2) | flags | (HAS_E820 if e820 else 0)
     mask = 0
     for i in place:
         mask |= 1 << i
     hdr = bytes([sel, 0 if cmdline is None else len(cmdline) + 1]) + struct.pack("<H", initrd)
-    hdr += bytes([nmods | (mod_strings << 2) | (mod_scale << 5), len(e820), mask, 1 if rsdp else 0])
+    hdr += bytes([nmods | (mod_strings << 2) | (mod_scale << 5), len(e820), mask, (1 if rsdp else 0) | misc])
     body = b"".join(struct.pack("<IIB", a, s, t) for a, s, t in e820)
     body += b"".join(struct.pack("<I", place[i]) for i in sorted(place))
     body += (cmdline or b"")
@@ -134,6 +135,11 @@ def x86_boot():
     write(S, "multiboot_aout", boot_input(0, MB, aout, cmdline=b"kernel args", initrd=1500, nmods=3,
                                           mod_strings=5))
     mbelf = elf(False, [(0x100000, mb_header(3) + code(0x40), 0x800)], entry=0x10000c)
+    write(S, "multiboot_aout_wide", boot_input(
+        0, MB, aout, cmdline=b"wide", initrd=900, nmods=2, mod_strings=3, misc=WIDE_ELEMENTS,
+        e820=[(0, 0x9fc00, 1), (0x9fc00, 0x400, 2), (0x100000, 0x300000, 1)]))
+    write(S, "pvh_sizes_0", boot_input(0, PVH, elf(True, [(0x100000, kernel, 0x1000)], xen_note(0x100010)),
+                                       nmods=1, e820=[(0, 0x9fc00, 1), (0x100000, 0x300000, 1)], misc=SIZES_0))
     write(S, "multiboot_elf", boot_input(1, LOAD, mbelf, cmdline=b"", initrd=700, place={3: 0x30000}))
     write(S, "multiboot_elf64_e820", boot_input(
         3, MB, elf(True, [(0x100000, mb_header(2) + code(0x20), 0x100)], entry=0x100000),

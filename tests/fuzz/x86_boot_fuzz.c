@@ -30,7 +30,10 @@
  *   [1] command line length (0: none)   [2..3] initrd size, LE (0: none)
  *   [4] modules: bits 0-1 count; bits 2-4 which have a string; bits 5-7 size
  *   [5] e820 entries (at most 12)      [6] placements given (bit i: field i)
- *   [7] bit 0: acpi_rsdp_gpa 0xe0000
+ *   [7] bit 0: acpi_rsdp_gpa 0xe0000; bit 1: the load (not the check) gets
+ *       the modules and the e820 map as a future caller's bigger elements
+ *       (an unknown field, zero, after each: the stride is the element size);
+ *       bit 2: element sizes 0 (a caller built before them)
  *   then the e820 entries (u32 address, u32 size, u8 type), the placements
  *   (u32 each: kernel, boot_params, start_info, mbi, memmap, cmdline,
  *   initrd, raw), the command line bytes, and the image (the rest). A u32
@@ -611,6 +614,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kvmhost_x86_boot_info in, ci, sentinel;
 	struct kvmhost_x86_e820_entry e820[MAX_E820], sorted[MAX_E820];
 	struct kvmhost_x86_boot_module mods[3];
+	struct {
+		struct kvmhost_x86_e820_entry e;
+		uint64_t future;
+	} wide_e820[MAX_E820];
+	struct {
+		struct kvmhost_x86_boot_module m;
+		uint64_t future;
+	} wide_mods[3];
 	uint8_t *initrd = NULL, *mod_data[3] = {NULL, NULL, NULL};
 	char cmdline[256], mod_str[3][8];
 	struct reader rd;
@@ -666,6 +677,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.module_count = nmods;
 	o.e820 = e820_n ? e820 : NULL;
 	o.e820_count = e820_n;
+	o.module_size = misc & 4 ? 0 : sizeof(mods[0]);
+	o.e820_entry_size = misc & 4 ? 0 : sizeof(e820[0]);
 	o.flags = sel & 0x20 ? KVMHOST_X86_BOOT_LINUX_ENTRY_32 : 0;
 	o.kernel_gpa = place[0];
 	o.boot_params_gpa = place[1];
@@ -704,6 +717,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	detected = kvmhost_x86_boot_detect(rd.p, rd.left);
 	check(detected < 0 || (detected >= KVMHOST_X86_BOOT_BZIMAGE && detected <= KVMHOST_X86_BOOT_MULTIBOOT));
+	if (misc & 2) { /* the check had this library's elements: it must still say what the load says */
+		memset(wide_e820, 0, sizeof(wide_e820));
+		memset(wide_mods, 0, sizeof(wide_mods));
+		for (uint32_t i = 0; i < e820_n; i++)
+			wide_e820[i].e = e820[i];
+		for (uint32_t i = 0; i < nmods; i++)
+			wide_mods[i].m = mods[i];
+		o.e820 = e820_n ? &wide_e820[0].e : NULL;
+		o.e820_entry_size = sizeof(wide_e820[0]);
+		o.modules = nmods ? &wide_mods[0].m : NULL;
+		o.module_size = sizeof(wide_mods[0]);
+	}
 	in = sentinel;
 	r = run_loader(loader, rd.p, rd.left, place[7] ? place[7] : 0x1000, opts_null ? NULL : &o, &in);
 	if (verbose)

@@ -177,6 +177,7 @@ static void test_mp_state_one_reg(struct kvmhost_vcpu *vcpu)
 {
 	struct kvm_mp_state mp;
 	uint64_t v = 0;
+	const uint64_t cap_args[4] = {1, 0, 0, 0};
 
 	CHECK_OK(kvmhost_vcpu_get_mp_state(vcpu, &mp));
 	CHECK(mp.mp_state == KVM_MP_STATE_RUNNABLE);
@@ -194,6 +195,14 @@ static void test_mp_state_one_reg(struct kvmhost_vcpu *vcpu)
 	CHECK(kvmhost_vcpu_get_one_reg(vcpu, KVM_REG_X86 | KVM_REG_SIZE_U64 | 0xffffff, &v) < 0);
 	CHECK(strstr(kvmhost_last_error(), "KVM_GET_ONE_REG") != NULL);
 	CHECK(kvmhost_vcpu_set_one_reg(vcpu, KVM_REG_X86 | KVM_REG_SIZE_U64 | 0xffffff, &v) < 0);
+
+	/* ENABLE_CAP on a vCPU: NULL is refused before the ioctl; a capability KVM has not (per vCPU) is KVM's
+	 * error, with the ioctl named. */
+	CHECK(kvmhost_vcpu_enable_cap(NULL, KVM_CAP_HYPERV_SYNIC2, NULL) == -EINVAL);
+	CHECK(strstr(kvmhost_last_error(), "vcpu is NULL") != NULL);
+	CHECK(kvmhost_vcpu_enable_cap(NULL, KVM_CAP_HYPERV_SYNIC2, cap_args) == -EINVAL);
+	CHECK(kvmhost_vcpu_enable_cap(vcpu, 0xfffff, cap_args) < 0);
+	CHECK(strstr(kvmhost_last_error(), "KVM_ENABLE_CAP") != NULL);
 }
 
 /* LAPIC and MP states beyond RUNNABLE need the in-kernel irqchip. */

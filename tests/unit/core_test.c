@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <linux/kvm.h> /* KVM_CAP_*: on x86 kvmhost.h brings it through x86.h, not elsewhere */
 
 #include <kvmhost/kvmhost.h>
 #include "core/internal.h"
@@ -209,6 +210,14 @@ static void test_vm_bad_input(void **state)
 	assert_string_equal(kvmhost_vm_name(NULL), "(null)");
 	assert_int_equal(kvmhost_vm_check_extension(NULL, 1), -EINVAL);
 	assert_int_equal(kvmhost_vm_enable_cap(NULL, 1, NULL), -EINVAL);
+	{
+		const uint64_t args[4] = {1, 0, 0, 0};
+
+		/* The per-vCPU one: NULL fails before any ioctl, with or without arguments. */
+		assert_int_equal(kvmhost_vcpu_enable_cap(NULL, KVM_CAP_HYPERV_SYNIC2, NULL), -EINVAL);
+		assert_non_null(strstr(kvmhost_last_error(), "vcpu is NULL"));
+		assert_int_equal(kvmhost_vcpu_enable_cap(NULL, KVM_CAP_HYPERV_SYNIC2, args), -EINVAL);
+	}
 	assert_int_equal(kvmhost_vm_set_irq_line(NULL, 0, 1), -EINVAL);
 	assert_int_equal(kvmhost_vm_signal_msi(NULL, 0xfee00000, 0, 0, 0), -EINVAL);
 	assert_int_equal(kvmhost_vm_set_gsi_routing(NULL, NULL, 0), -EINVAL);

@@ -115,7 +115,7 @@ static int check_options(struct kvmhost_machine *m, struct kh_machine_arch *a)
 				       a->edits[i].reg);
 	}
 	a->o.cpuid_edits = NULL; /* the caller's array is not kept */
-	if ((err = kvmhost_x86_plan_ram(c->ram_size, a->o.mmio_hole_start, r, 2, &n)) < 0)
+	if ((err = kvmhost_x86_plan_ram_sized(c->ram_size, a->o.mmio_hole_start, r, sizeof(r[0]), 2, &n)) < 0)
 		return kh_fail(-err, func, "ram_size and mmio_hole_start: %s", kvmhost_last_error());
 	if (c->vcpu_count > KVMHOST_X86_PLATFORM_MAX_CPUS)
 		return kh_fail(EINVAL, func, "vcpu_count %u: the x86 tables hold %u", c->vcpu_count,
@@ -145,7 +145,11 @@ int kh_machine_arch_check_boot(struct kvmhost_machine *m)
 	    .cmdline = a->cmdline,
 	    .initrd = c->initrd,
 	    .initrd_size = c->initrd_size,
-	    .flags = a->o.flags & KVMHOST_MACHINE_X86_LINUX_ENTRY_32 ? KVMHOST_X86_BOOT_LINUX_ENTRY_32 : 0};
+	    .flags = a->o.flags & KVMHOST_MACHINE_X86_LINUX_ENTRY_32 ? KVMHOST_X86_BOOT_LINUX_ENTRY_32 : 0,
+	    .e820_entry_size = sizeof(struct kvmhost_x86_e820_entry)};
+	const struct kvmhost_x86_e820_options eo = {.size = sizeof(eo),
+						    .e820_entry_size = sizeof(struct kvmhost_x86_e820_entry),
+						    .ram_range_size = sizeof(a->ram[0])};
 	struct kvmhost_x86_e820_entry *e820;
 	int r;
 
@@ -155,7 +159,7 @@ int kh_machine_arch_check_boot(struct kvmhost_machine *m)
 		return kh_fail(ENOMEM, c->func, "cannot allocate the e820 map");
 	/* The map kh_x86_load() builds from the same RAM ranges (the tables live in RAM it lists). */
 	bo.e820 = e820;
-	r = kvmhost_x86_e820_from_ranges(a->ram, a->ram_count, NULL, e820, KVMHOST_X86_E820_MAX, &bo.e820_count);
+	r = kvmhost_x86_e820_from_ranges(a->ram, a->ram_count, &eo, e820, KVMHOST_X86_E820_MAX, &bo.e820_count);
 	if (r == 0)
 		r = kvmhost_x86_boot_check((int)c->kernel_format, c->kernel, c->kernel_size, &bo, NULL);
 	free(e820);

@@ -29,6 +29,7 @@ static int write_tables(struct kvmhost_machine *m, struct kvmhost_x86_boot_optio
 	struct kvmhost_x86_acpi_device dev[1 + KVMHOST_MACHINE_MAX_DEVICES];
 	struct kvmhost_x86_acpi_pci_host pci = {.size = sizeof(pci), .intx_gsi = {16, 17, 18, 19}};
 	const uint32_t irq0 = KVMHOST_X86_PLATFORM_IRQ0_PIN0; /* the PIT on pin 0, as KVM's default routing has it */
+	const struct kvmhost_x86_e820_options eo = {.size = sizeof(eo), .e820_entry_size = sizeof(*e820)};
 	uint32_t n = 0;
 	int r;
 
@@ -55,6 +56,7 @@ static int write_tables(struct kvmhost_machine *m, struct kvmhost_x86_boot_optio
 							.flags = irq0,
 							.devices = dev,
 							.device_count = n,
+							.device_size = sizeof(dev[0]),
 							.pci_host = kh_machine_virtio_pci_host(m) ? &pci : NULL,
 							.power_button_gsi = KVMHOST_MACHINE_X86_POWER_BUTTON_GSI};
 
@@ -69,7 +71,8 @@ static int write_tables(struct kvmhost_machine *m, struct kvmhost_x86_boot_optio
 			return r;
 	}
 	bo->e820 = e820;
-	return kvmhost_x86_e820_from_memory(mem, NULL, e820, KVMHOST_X86_E820_MAX, &bo->e820_count);
+	bo->e820_entry_size = sizeof(*e820);
+	return kvmhost_x86_e820_from_memory(mem, &eo, e820, KVMHOST_X86_E820_MAX, &bo->e820_count);
 }
 
 int kh_x86_load(struct kvmhost_machine *m)

@@ -11,6 +11,13 @@
 #include <string.h>
 
 #include "boot_internal.h"
+#include "../x86_elements.h"
+
+/* The fields added after the first version's last one (acpi_rsdp_gpa) start after its size: an older caller's
+ * struct ends there. */
+_Static_assert(offsetof(struct kvmhost_x86_boot_options, module_size) >=
+		   offsetof(struct kvmhost_x86_boot_options, acpi_rsdp_gpa) + sizeof(uint64_t),
+	       "module_size would sit in the first version's tail padding");
 
 struct kh_region_scan {
 	struct kh_range *r;
@@ -87,6 +94,34 @@ static int kh_check_string(struct kh_boot *b, const char *s, const char *what, s
 	return 0;
 }
 
+/* Read the caller's modules and e820 map with their element sizes into this library's layout: afterwards
+ * o.modules and o.e820 point at the copies. */
+static int kh_copy_arrays(struct kh_boot *b)
+{
+	struct kvmhost_x86_boot_options *o = &b->o;
+	size_t msize, esize;
+	int r;
+
+	r = kh_x86_element_size(o->module_size, sizeof(struct kh_x86_boot_module_v1), sizeof(*b->modules),
+				"module_size", b->func, &msize);
+	if (r == 0)
+		r = kh_x86_element_size(o->e820_entry_size, sizeof(struct kh_x86_e820_entry_v1), sizeof(*b->e820_in),
+					"e820_entry_size", b->func, &esize);
+	if (r == 0)
+		r = kh_x86_elements_in((void **)&b->modules, o->modules, o->module_count, msize, sizeof(*b->modules),
+				       "modules", b->func);
+	if (r == 0)
+		r = kh_x86_elements_in((void **)&b->e820_in, o->e820, o->e820_count, esize, sizeof(*b->e820_in), "e820",
+				       b->func);
+	if (r < 0)
+		return r;
+	o->modules = b->modules;
+	o->e820 = b->e820_in;
+	o->module_size = sizeof(*b->modules);
+	o->e820_entry_size = sizeof(*b->e820_in);
+	return 0;
+}
+
 static int kh_check_options(struct kh_boot *b)
 {
 	const struct kvmhost_x86_boot_options *o = &b->o;
@@ -107,6 +142,14 @@ static int kh_check_options(struct kh_boot *b)
 	if (o->module_count > KVMHOST_X86_BOOT_MAX_MODULES)
 		return KH_BOOT_FAIL(b, EINVAL, "module_count %u exceeds the limit of %u", o->module_count,
 				    KVMHOST_X86_BOOT_MAX_MODULES);
+	if (o->e820_count && !o->e820)
+		return KH_BOOT_FAIL(b, EINVAL, "e820_count is %u but e820 is NULL", o->e820_count);
+	if (o->e820_count > KVMHOST_X86_E820_MAX)
+		return KH_BOOT_FAIL(b, EINVAL, "e820_count %u exceeds the limit of %u", o->e820_count,
+				    KVMHOST_X86_E820_MAX);
+	r = kh_copy_arrays(b);
+	if (r < 0)
+		return r;
 	for (uint32_t i = 0; i < o->module_count; i++) {
 		char what[40];
 
@@ -120,11 +163,6 @@ static int kh_check_options(struct kh_boot *b)
 				return r;
 		}
 	}
-	if (o->e820_count && !o->e820)
-		return KH_BOOT_FAIL(b, EINVAL, "e820_count is %u but e820 is NULL", o->e820_count);
-	if (o->e820_count > KVMHOST_X86_E820_MAX)
-		return KH_BOOT_FAIL(b, EINVAL, "e820_count %u exceeds the limit of %u", o->e820_count,
-				    KVMHOST_X86_E820_MAX);
 	for (uint32_t i = 0; i < o->e820_count; i++) {
 		const struct kvmhost_x86_e820_entry *e = &o->e820[i];
 		const char *why = !e->size ? "empty" : "of type 0";
@@ -278,15 +316,18 @@ int kh_boot_begin(struct kh_boot *b, const char *func, struct kvmhost_memory *me
 		return r;
 	b->mem = mem;
 	r = kh_check_options(b);
-	if (r < 0)
+	if (r == 0 && !mem && !b->o.e820_count)
+		r = KH_BOOT_FAIL(b, EINVAL,
+				 "opts->e820 is empty: a check without guest memory needs the map of its RAM");
+	if (r < 0) {
+		kh_boot_end(b);
 		return r;
-	if (!mem && !b->o.e820_count)
-		return KH_BOOT_FAIL(b, EINVAL,
-				    "opts->e820 is empty: a check without guest memory needs the map of its RAM");
+	}
 	r = mem ? kvmhost_memory_for_each_region(mem, kh_collect_region, &scan) : kh_scan_e820(&b->o, &scan);
 	if (r < 0) {
 		free(scan.r);
 		free(scan.readonly);
+		kh_boot_end(b);
 		if (r == -ENOMEM)
 			return KH_BOOT_FAIL(b, ENOMEM, "cannot list the memory regions");
 		return r;
@@ -310,6 +351,10 @@ void kh_boot_end(struct kh_boot *b)
 	free(b->e820);
 	free(b->claims);
 	free(b->writes);
+	free(b->modules);
+	free(b->e820_in);
+	b->modules = NULL;
+	b->e820_in = NULL;
 	b->owned = NULL;
 	b->ram = NULL;
 	b->e820 = NULL;

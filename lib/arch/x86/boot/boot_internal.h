@@ -97,7 +97,9 @@ struct kh_boot {
 	size_t claim_count, claim_cap;
 	struct kh_write *writes;
 	size_t write_count, write_cap;
-	void **owned; /* host buffers freed by kh_boot_end() */
+	struct kvmhost_x86_boot_module *modules; /* the caller's modules and e820 map in this library's layout */
+	struct kvmhost_x86_e820_entry *e820_in;	 /* (o.modules and o.e820 point here); freed by kh_boot_end() */
+	void **owned;				 /* host buffers freed by kh_boot_end() */
 	size_t owned_count, owned_cap;
 };
 

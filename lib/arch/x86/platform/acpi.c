@@ -23,6 +23,7 @@
 
 #include "../../../core/internal.h"
 #include "platform_internal.h"
+#include "../x86_elements.h"
 #include <kvmhost/memory.h>
 #include <kvmhost/x86_platform.h>
 
@@ -81,6 +82,13 @@ struct acpi_options_v2 {
 };
 _Static_assert(offsetof(struct kvmhost_x86_acpi_options, power_button_gsi) >= sizeof(struct acpi_options_v2),
 	       "power_button_gsi would sit in the second version's tail padding");
+/* The third ended with power_button_gsi: device_size must start after it. */
+struct acpi_options_v3 {
+	struct acpi_options_v2 v2;
+	uint32_t power_button_gsi;
+};
+_Static_assert(offsetof(struct kvmhost_x86_acpi_options, device_size) >= sizeof(struct acpi_options_v3),
+	       "device_size would sit in the third version's tail padding");
 _Static_assert(offsetof(struct kvmhost_x86_acpi_options, device_count) ==
 		   offsetof(struct acpi_options_v1, device_count),
 	       "the first version's fields moved");
@@ -216,12 +224,14 @@ KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct 
 				       uint64_t *rsdp, uint64_t *written)
 {
 	struct kvmhost_x86_acpi_options o;
+	struct kvmhost_x86_acpi_device *devs = NULL;
 	struct kvmhost_x86_acpi_pci_host pci;
 	struct acpi_layout l;
 	struct kh_bytes b;
 	uint64_t space, end;
 	uint8_t *buf, *aml;
 	uint32_t aml_len;
+	size_t dsize;
 	int r;
 
 	if (!mem || !opts)
@@ -246,13 +256,25 @@ KVMHOST_API int kvmhost_x86_acpi_write(struct kvmhost_memory *mem, const struct 
 	if (o.power_button_gsi == 2 || o.power_button_gsi >= KVMHOST_X86_IOAPIC_PINS)
 		return KH_FAIL(EINVAL, "power button GSI %u: want 1 or 3 to %u", o.power_button_gsi,
 			       KVMHOST_X86_IOAPIC_PINS - 1);
-	r = kh_acpi_check_devices(o.devices, o.device_count, __func__);
+	if (o.device_count && !o.devices)
+		return KH_FAIL(EINVAL, "devices is NULL but device_count is %u", o.device_count);
+	if (o.device_count > KVMHOST_X86_ACPI_MAX_DEVICES)
+		return KH_FAIL(EINVAL, "%u devices; at most %u", o.device_count, KVMHOST_X86_ACPI_MAX_DEVICES);
+	/* The caller's devices in this library's layout (their element size), for the checks and the DSDT. */
+	r = kh_x86_element_size(o.device_size, sizeof(struct kh_x86_acpi_device_v1), sizeof(*devs), "device_size",
+				__func__, &dsize);
+	if (r == 0)
+		r = kh_x86_elements_in((void **)&devs, o.devices, o.device_count, dsize, sizeof(*devs), "devices",
+				       __func__);
+	if (r == 0)
+		r = kh_acpi_check_devices(devs, o.device_count, __func__);
 	if (r == 0 && o.pci_host)
-		r = kh_acpi_pci_host_resolve(o.pci_host, o.ioapic_addr, o.pm_port, o.devices, o.device_count, &pci,
+		r = kh_acpi_pci_host_resolve(o.pci_host, o.ioapic_addr, o.pm_port, devs, o.device_count, &pci,
 					     __func__);
 	if (r == 0)
-		r = kh_acpi_dsdt_body(o.devices, o.device_count, o.pci_host ? &pci : NULL, o.power_button_gsi, &aml,
+		r = kh_acpi_dsdt_body(devs, o.device_count, o.pci_host ? &pci : NULL, o.power_button_gsi, &aml,
 				      &aml_len, __func__);
+	free(devs);
 	if (r < 0)
 		return r;
 	layout(o.ncpus, o.flags, aml_len, o.pci_host && pci.ecam_base, &l);

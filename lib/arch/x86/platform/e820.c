@@ -16,6 +16,20 @@
 #include "../../../core/internal.h"
 #include <kvmhost/memory.h>
 #include <kvmhost/x86_platform.h>
+#include "../x86_elements.h"
+
+/* The options as the first version had them: the element sizes start at or after its size, never in its tail
+ * padding, whose bytes an older caller may leave uninitialised (docs/architecture.md). */
+struct e820_options_v1 {
+	size_t size;
+	uint64_t mmio_hole_start;
+	const struct kvmhost_x86_e820_entry *extra;
+	uint32_t extra_count;
+};
+_Static_assert(offsetof(struct kvmhost_x86_e820_options, extra_count) == offsetof(struct e820_options_v1, extra_count),
+	       "the first version's fields moved");
+_Static_assert(offsetof(struct kvmhost_x86_e820_options, e820_entry_size) >= sizeof(struct e820_options_v1),
+	       "e820_entry_size would sit in the first version's tail padding");
 
 #define KH_1M	     0x100000ull
 #define KH_PAGE_MASK 0xfffull
@@ -48,8 +62,8 @@ static int check_hole(uint64_t hole, const char *func)
 	return 0;
 }
 
-KVMHOST_API int kvmhost_x86_plan_ram(uint64_t ram_size, uint64_t mmio_hole_start, struct kvmhost_x86_ram_range *ranges,
-				     uint32_t max, uint32_t *count)
+static int plan_ram(uint64_t ram_size, uint64_t mmio_hole_start, struct kvmhost_x86_ram_range *ranges,
+		    size_t range_size, uint32_t max, uint32_t *count, const char *func)
 {
 	struct kvmhost_x86_ram_range plan[2];
 	uint64_t hole = mmio_hole_start ? mmio_hole_start : KVMHOST_X86_MMIO_HOLE_START_DEFAULT, end;
@@ -57,13 +71,17 @@ KVMHOST_API int kvmhost_x86_plan_ram(uint64_t ram_size, uint64_t mmio_hole_start
 	int r;
 
 	if (!count)
-		return KH_FAIL(EINVAL, "count is NULL");
+		return kh_fail(EINVAL, func, "count is NULL");
 	if (max && !ranges)
-		return KH_FAIL(EINVAL, "ranges is NULL but max is %u", max);
+		return kh_fail(EINVAL, func, "ranges is NULL but max is %u", max);
+	r = kh_x86_element_size(range_size, sizeof(struct kh_x86_ram_range_v1), sizeof(plan[0]), "range_size", func,
+				&range_size);
+	if (r < 0)
+		return r;
 	if (ram_size == 0 || ram_size & KH_PAGE_MASK)
-		return KH_FAIL(EINVAL, "RAM size 0x%llx must be non-zero and 4 KiB aligned",
+		return kh_fail(EINVAL, func, "RAM size 0x%llx must be non-zero and 4 KiB aligned",
 			       (unsigned long long)ram_size);
-	r = check_hole(hole, __func__);
+	r = check_hole(hole, func);
 	if (r < 0)
 		return r;
 	if (ram_size <= hole) {
@@ -72,7 +90,7 @@ KVMHOST_API int kvmhost_x86_plan_ram(uint64_t ram_size, uint64_t mmio_hole_start
 		n = 1;
 	} else {
 		if (kh_add_overflows(KVMHOST_X86_MMIO_HOLE_END, ram_size - hole, &end))
-			return KH_FAIL(ERANGE, "0x%llx bytes of RAM would end beyond 2^64",
+			return kh_fail(ERANGE, func, "0x%llx bytes of RAM would end beyond 2^64",
 				       (unsigned long long)ram_size);
 		plan[0].gpa = 0;
 		plan[0].length = hole;
@@ -87,9 +105,42 @@ KVMHOST_API int kvmhost_x86_plan_ram(uint64_t ram_size, uint64_t mmio_hole_start
 	}
 	*count = n;
 	if (n > max)
-		return KH_FAIL(E2BIG, "the plan has %u ranges; the array holds %u", n, max);
-	memcpy(ranges, plan, n * sizeof(plan[0]));
+		return kh_fail(E2BIG, func, "the plan has %u ranges; the array holds %u", n, max);
+	kh_x86_elements_out(ranges, range_size, plan, n, sizeof(plan[0]));
 	return 0;
+}
+
+KVMHOST_API int kvmhost_x86_plan_ram(uint64_t ram_size, uint64_t mmio_hole_start, struct kvmhost_x86_ram_range *ranges,
+				     uint32_t max, uint32_t *count)
+{
+	/* Callers built before the element size: the first version's elements, whatever the struct grows into. */
+	return plan_ram(ram_size, mmio_hole_start, ranges, sizeof(struct kh_x86_ram_range_v1), max, count, __func__);
+}
+
+KVMHOST_API int kvmhost_x86_plan_ram_sized(uint64_t ram_size, uint64_t mmio_hole_start,
+					   struct kvmhost_x86_ram_range *ranges, size_t range_size, uint32_t max,
+					   uint32_t *count)
+{
+	return plan_ram(ram_size, mmio_hole_start, ranges, range_size, max, count, __func__);
+}
+
+/* A caller's options with the defaults of a NULL pointer, and its element sizes resolved (0: the first version's). */
+struct e820_opts {
+	struct kvmhost_x86_e820_options o;
+	size_t entry_size, range_size;
+};
+
+static int load_options(struct e820_opts *e, const struct kvmhost_x86_e820_options *opts, const char *func)
+{
+	int r = kh_copy_options(&e->o, sizeof(e->o), opts, func);
+
+	if (r == 0)
+		r = kh_x86_element_size(e->o.e820_entry_size, sizeof(struct kh_x86_e820_entry_v1),
+					sizeof(struct kvmhost_x86_e820_entry), "e820_entry_size", func, &e->entry_size);
+	if (r == 0)
+		r = kh_x86_element_size(e->o.ram_range_size, sizeof(struct kh_x86_ram_range_v1),
+					sizeof(struct kvmhost_x86_ram_range), "ram_range_size", func, &e->range_size);
+	return r;
 }
 
 /* Sort @r and fail if two ranges overlap; @what names them in the message. */
@@ -129,11 +180,11 @@ static uint32_t piece_type(uint64_t a, const struct typed_range *mem, uint32_t n
 }
 
 /* Paint the map. Takes ownership of nothing; @mem is sorted in place. */
-static int e820_build(struct typed_range *mem, uint32_t nmem, const struct kvmhost_x86_e820_options *opts,
+static int e820_build(struct typed_range *mem, uint32_t nmem, const struct e820_opts *e,
 		      struct kvmhost_x86_e820_entry *entries, uint32_t max, uint32_t *count, const char *func)
 {
-	struct kvmhost_x86_e820_options o;
-	struct kvmhost_x86_e820_entry *out = NULL;
+	const struct kvmhost_x86_e820_options o = e->o;
+	struct kvmhost_x86_e820_entry *out = NULL, *xin = NULL;
 	struct typed_range *extra = NULL;
 	uint64_t *cuts = NULL, hole;
 	uint32_t ncuts = 0, n = 0;
@@ -143,12 +194,6 @@ static int e820_build(struct typed_range *mem, uint32_t nmem, const struct kvmho
 		return kh_fail(EINVAL, func, "count is NULL");
 	if (max && !entries)
 		return kh_fail(EINVAL, func, "entries is NULL but max is %u", max);
-	memset(&o, 0, sizeof(o));
-	if (opts) {
-		r = kh_copy_options(&o, sizeof(o), opts, func);
-		if (r < 0)
-			return r;
-	}
 	hole = o.mmio_hole_start ? o.mmio_hole_start : KVMHOST_X86_MMIO_HOLE_START_DEFAULT;
 	r = check_hole(hole, func);
 	if (r < 0)
@@ -158,9 +203,12 @@ static int e820_build(struct typed_range *mem, uint32_t nmem, const struct kvmho
 	if (o.extra_count > KVMHOST_X86_E820_MAX)
 		return kh_fail(EINVAL, func, "%u extra entries; at most %u", o.extra_count, KVMHOST_X86_E820_MAX);
 
-	r = sort_and_check(mem, nmem, "RAM ranges", func);
+	r = kh_x86_elements_in((void **)&xin, o.extra, o.extra_count, e->entry_size, sizeof(*xin), "extra", func);
 	if (r < 0)
 		return r;
+	r = sort_and_check(mem, nmem, "RAM ranges", func);
+	if (r < 0)
+		goto out;
 	extra = calloc(o.extra_count + 1, sizeof(*extra));
 	cuts = calloc(2 * ((size_t)nmem + o.extra_count) + 4, sizeof(*cuts));
 	if (!extra || !cuts) {
@@ -168,7 +216,7 @@ static int e820_build(struct typed_range *mem, uint32_t nmem, const struct kvmho
 		goto out;
 	}
 	for (uint32_t i = 0; i < o.extra_count; i++) {
-		const struct kvmhost_x86_e820_entry *x = &o.extra[i];
+		const struct kvmhost_x86_e820_entry *x = &xin[i];
 
 		if (x->size == 0 || x->type == 0 || kh_add_overflows(x->addr, x->size, &extra[i].end)) {
 			r = kh_fail(EINVAL, func,
@@ -232,9 +280,10 @@ static int e820_build(struct typed_range *mem, uint32_t nmem, const struct kvmho
 		r = kh_fail(E2BIG, func, "the map needs %u entries; the array holds %u", n, max);
 		goto out;
 	}
-	memcpy(entries, out, n * sizeof(*out));
+	kh_x86_elements_out(entries, e->entry_size, out, n, sizeof(*out));
 	r = 0;
 out:
+	free(xin);
 	free(out);
 	free(cuts);
 	free(extra);
@@ -245,24 +294,35 @@ KVMHOST_API int kvmhost_x86_e820_from_ranges(const struct kvmhost_x86_ram_range 
 					     const struct kvmhost_x86_e820_options *opts,
 					     struct kvmhost_x86_e820_entry *entries, uint32_t max, uint32_t *count)
 {
+	struct kvmhost_x86_ram_range *in = NULL;
 	struct typed_range *mem;
+	struct e820_opts e;
 	int r;
 
 	if (ram_count && !ram)
 		return KH_FAIL(EINVAL, "ram is NULL but ram_count is %u", ram_count);
+	if ((r = load_options(&e, opts, __func__)) < 0)
+		return r;
+	if ((r = kh_x86_elements_in((void **)&in, ram, ram_count, e.range_size, sizeof(*in), "ram", __func__)) < 0)
+		return r;
 	mem = calloc((size_t)ram_count + 1, sizeof(*mem));
-	if (!mem)
+	if (!mem) {
+		free(in);
 		return KH_FAIL(ENOMEM, "cannot allocate %u ranges", ram_count);
+	}
 	for (uint32_t i = 0; i < ram_count; i++) {
-		if (ram[i].length == 0 || kh_add_overflows(ram[i].gpa, ram[i].length, &mem[i].end)) {
+		if (in[i].length == 0 || kh_add_overflows(in[i].gpa, in[i].length, &mem[i].end)) {
+			r = KH_FAIL(EINVAL, "RAM range %u [0x%llx, +0x%llx) is empty or wraps", i,
+				    (unsigned long long)in[i].gpa, (unsigned long long)in[i].length);
+			free(in);
 			free(mem);
-			return KH_FAIL(EINVAL, "RAM range %u [0x%llx, +0x%llx) is empty or wraps", i,
-				       (unsigned long long)ram[i].gpa, (unsigned long long)ram[i].length);
+			return r;
 		}
-		mem[i].start = ram[i].gpa;
+		mem[i].start = in[i].gpa;
 		mem[i].type = KVMHOST_X86_E820_RAM;
 	}
-	r = e820_build(mem, ram_count, opts, entries, max, count, __func__);
+	free(in);
+	r = e820_build(mem, ram_count, &e, entries, max, count, __func__);
 	free(mem);
 	return r;
 }
@@ -297,17 +357,20 @@ KVMHOST_API int kvmhost_x86_e820_from_memory(struct kvmhost_memory *mem, const s
 					     struct kvmhost_x86_e820_entry *entries, uint32_t max, uint32_t *count)
 {
 	struct collect c = {0};
+	struct e820_opts e;
 	int r;
 
 	if (!mem)
 		return KH_FAIL(EINVAL, "mem is NULL");
+	if ((r = load_options(&e, opts, __func__)) < 0)
+		return r;
 	r = kvmhost_memory_for_each_region(mem, collect_region, &c);
 	if (r < 0) {
 		free(c.r);
 		return r == -ENOMEM ? KH_FAIL(ENOMEM, "cannot collect the memory regions")
 				    : KH_FAIL(-r, "cannot walk the memory regions");
 	}
-	r = e820_build(c.r, c.n, opts, entries, max, count, __func__);
+	r = e820_build(c.r, c.n, &e, entries, max, count, __func__);
 	free(c.r);
 	return r;
 }
