@@ -1,0 +1,3 @@
+module libkvmhost.dev/kvmhost
+
+go 1.19
