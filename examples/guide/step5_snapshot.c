@@ -1,16 +1,21 @@
 /*
- * Guide step 5 (docs/guide.md): snapshot and restore (migration.h). A machine runs the counting kernel
- * guide_tick.S (a counter at 2 MiB, a digit on COM1 every 65536 counts); once it has counted a while it is
- * snapshotted into a file (kvmhost_machine_snapshot() pauses it, writes memory, vCPU and device state, and
- * leaves it paused here) and destroyed. A second machine, created with KVMHOST_MACHINE_INCOMING from the same
- * options, is restored from the file and started: its counter goes on from the value saved.
- * Usage: step5_snapshot [FILE]   (default: a temporary file, removed at the end)
- * Exit status: 0; 1 on a failure; 77 (one line on stderr) where there is no usable /dev/kvm.
+ * Guide step 5, part 1 (docs/guide.md): a snapshot in a file, restored in another process (migration.h). A
+ * machine runs the counting kernel guide_tick.S (a counter at 2 MiB, a digit on COM1 every 65536 counts); once it
+ * has counted a while it is snapshotted into a file (kvmhost_machine_snapshot() pauses it, writes memory, vCPU and
+ * device state, and leaves it paused here) and destroyed. Then a new process (this program again, run with
+ * --restore) creates a machine with KVMHOST_MACHINE_INCOMING from the same options, restores the file into it and
+ * starts it: its counter, and the digits on COM1, go on from where the first process saved them.
+ * Usage: step5_snapshot                 both, through a temporary file (removed at the end)
+ *        step5_snapshot --save FILE     run the guest a while, then save it in FILE
+ *        step5_snapshot --restore FILE  restore FILE into a new machine and let it count on
+ * Exit status: 0; 1 on a failure; 2 on a bad usage; 77 (one line on stderr) where there is no usable /dev/kvm.
  */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <kvmhost/kvmhost.h>
@@ -67,16 +72,82 @@ static int fail(const char *what)
 	return 1;
 }
 
-int main(int argc, char **argv)
+/* The first process: run the guest a while, then save it. */
+static int save(const char *file)
 {
-	char tmp[] = "/tmp/step5-snapshot-XXXXXX";
 	struct kvmhost_migration_options leave_paused = {.size = sizeof(leave_paused),
 							 .flags = KVMHOST_MIGRATION_LEAVE_PAUSED};
 	struct kvmhost_migration_stats stats = {.size = sizeof(stats)};
-	struct kvmhost_system *sys;
+	struct kvmhost_machine *m;
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		perror("step5_snapshot: cannot create the snapshot file");
+		return 1;
+	}
+	if (create("step5-source", 0, &m) < 0 || kvmhost_machine_start(m) < 0)
+		return fail("source");
+	if (wait_counter(m, 3 * 65536) < 0)
+		return fail("the guest does not count");
+	if (kvmhost_machine_snapshot(m, fd, &leave_paused, &stats) < 0)
+		return fail("snapshot");
+	/* Paused: the counter stays at what the snapshot holds. */
+	printf("\nprocess %d: snapshot at counter %u, %llu bytes (%llu pages of data)\n", (int)getpid(), counter(m),
+	       (unsigned long long)stats.bytes, (unsigned long long)stats.data_pages);
+	kvmhost_machine_destroy(m);
+	return close(fd) < 0 ? 1 : 0;
+}
+
+/* A new process: a new machine, incoming; restore the file into it and start it. */
+static int restore(const char *file)
+{
 	struct kvmhost_machine *m;
 	uint32_t saved;
-	int fd;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		perror("step5_snapshot: cannot open the snapshot file");
+		return 1;
+	}
+	if (create("step5-restored", KVMHOST_MACHINE_INCOMING, &m) < 0)
+		return fail("destination");
+	if (kvmhost_machine_restore(m, fd, NULL, NULL) < 0)
+		return fail("restore");
+	close(fd);
+	saved = counter(m); /* the guest's memory as it was saved: no kernel was loaded here */
+	printf("process %d: restored at counter %u\n", (int)getpid(), saved);
+	if (saved <= 3 * 65536 || kvmhost_machine_start(m) < 0 || wait_counter(m, saved + 2 * 65536) < 0)
+		return fail("the restored guest does not count on");
+	if (kvmhost_machine_stop(m) < 0 || kvmhost_machine_wait(m, 10000) < 0)
+		return fail("stop");
+	printf("\nprocess %d: the restored guest counted on to %u\n", (int)getpid(), counter(m));
+	kvmhost_machine_destroy(m);
+	return 0;
+}
+
+/* This very program, in a child process, restoring @file; its exit status. */
+static int restore_in_new_process(const char *file)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl("/proc/self/exe", "step5_snapshot", "--restore", file, (char *)NULL);
+		perror("step5_snapshot: cannot run itself again");
+		_exit(1);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+		perror("step5_snapshot: the restoring process");
+		return 1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int main(int argc, char **argv)
+{
+	char tmp[] = "/tmp/step5-snapshot-XXXXXX";
+	struct kvmhost_system *sys;
+	int fd, r;
 
 	setvbuf(stdout, NULL, _IONBF, 0); /* our lines and the guest's COM1 digits share stdout: keep their order */
 	if (kvmhost_system_open(NULL, &sys) < 0) {
@@ -84,38 +155,25 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	kvmhost_system_close(sys);
-	fd = argc > 1 ? open(argv[1], O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : mkstemp(tmp);
+	if (argc == 3 && strcmp(argv[1], "--save") == 0)
+		return save(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--restore") == 0)
+		return restore(argv[2]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: step5_snapshot [--save FILE | --restore FILE]\n");
+		return 2;
+	}
+	/* Both: save into a temporary file; then restore it in a new process, which shares nothing with this one
+	 * but the file. */
+	fd = mkstemp(tmp);
 	if (fd < 0) {
-		perror("step5_snapshot: cannot create the snapshot file");
+		perror("step5_snapshot: cannot create a temporary file");
 		return 1;
 	}
-
-	/* 1. Run the first machine for a while, then snapshot it into the file. */
-	if (create("step5-source", 0, &m) < 0 || kvmhost_machine_start(m) < 0)
-		return fail("source");
-	if (wait_counter(m, 3 * 65536) < 0)
-		return fail("the guest does not count");
-	if (kvmhost_machine_snapshot(m, fd, &leave_paused, &stats) < 0)
-		return fail("snapshot");
-	saved = counter(m); /* paused: it stays at what the snapshot holds */
-	printf("\nsnapshot: counter %u, %llu bytes (%llu pages of data)\n", saved, (unsigned long long)stats.bytes,
-	       (unsigned long long)stats.data_pages);
-	kvmhost_machine_destroy(m);
-
-	/* 2. A new machine, incoming: restore the file into it and start it. */
-	if (lseek(fd, 0, SEEK_SET) < 0 || create("step5-restored", KVMHOST_MACHINE_INCOMING, &m) < 0)
-		return fail("destination");
-	if (kvmhost_machine_restore(m, fd, NULL, NULL) < 0)
-		return fail("restore");
-	printf("restored: counter %u\n", counter(m));
-	if (counter(m) != saved || kvmhost_machine_start(m) < 0 || wait_counter(m, saved + 2 * 65536) < 0)
-		return fail("the restored guest does not count on");
-	kvmhost_machine_stop(m);
-	kvmhost_machine_wait(m, 10000);
-	printf("\nthe restored guest counted on to %u\n", counter(m));
-	kvmhost_machine_destroy(m);
 	close(fd);
-	if (argc <= 1)
-		unlink(tmp);
-	return 0;
+	r = save(tmp);
+	if (r == 0)
+		r = restore_in_new_process(tmp);
+	unlink(tmp);
+	return r;
 }
