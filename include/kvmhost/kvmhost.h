@@ -39,6 +39,9 @@
 #include <kvmhost/virtio/wiring.h>
 #include <kvmhost/machine.h> /* arch-neutral */
 #include <kvmhost/migration.h>
+/* arm64 guests' device tree and Image loader: pure code, on every architecture */
+#include <kvmhost/arm64_fdt.h>
+#include <kvmhost/arm64_boot.h>
 #if defined(__x86_64__)
 /* x86 machine */
 #include <kvmhost/x86.h>
