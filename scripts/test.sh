@@ -7,7 +7,8 @@
 # 4. build again with ASan+UBSan and run the unit and kvm tiers;
 # 5. fuzz what a guest or a file controls (virtio, legacy devices, PCI, kernel loaders, saved state) for a short
 #    time (clang, libFuzzer);
-# 6. the lab tier.
+# 6. cross-build for arm64 and run its unit tier under qemu-aarch64 (scripts/arm64-unit.sh);
+# 7. the lab tier.
 # kvm-tier tests skip (exit 77, with a reason) where /dev/kvm is missing; step 3 also runs them with /dev/kvm
 # hidden (scripts/without-kvm.sh), so a machine with a KVM proves the machine without one too.
 # Set KVMHOST_SKIP_LAB=1 to leave the lab out (for quick local runs only).
@@ -66,6 +67,9 @@ CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DK
 	-DKVMHOST_BUILD_LAB=OFF -DKVMHOST_BUILD_EXAMPLES=OFF -DKVMHOST_BUILD_BENCH=OFF >/dev/null
 cmake --build build-fuzz -j "$jobs" --target fuzz_targets
 ctest --test-dir build-fuzz -L fuzz --output-on-failure || status=1
+
+step "arm64: cross build (gcc-aarch64-linux-gnu) and its unit tier under qemu-aarch64 (docs/arm64.md)"
+scripts/arm64-unit.sh build-arm64 || status=1
 
 if [ "${KVMHOST_SKIP_LAB:-0}" = 1 ]; then
 	step "lab tier skipped (KVMHOST_SKIP_LAB=1)"
