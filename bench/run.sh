@@ -12,7 +12,7 @@
 # KVMHOST_LAB_CACHE as for run-lab). They print the same lines; there only
 # the ratios mean anything (emulator times; docs/benchmarks.md). --lab does
 # that even where /dev/kvm works.
-# bench_bus_dispatch needs no KVM and always runs here.
+# bench_bus_dispatch and bench_bus_threads need no KVM and always run here.
 set -eu
 cd "$(dirname "$0")/.."
 lab=
@@ -22,7 +22,7 @@ if [ "${1:-}" = --lab ]; then
 fi
 b=${1:-build}
 [ -f "$b/CMakeCache.txt" ] || cmake -S . -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$b" --target pio_roundtrip vm_bringup bench_bus_dispatch >/dev/null
+cmake --build "$b" --target pio_roundtrip vm_bringup bench_bus_dispatch bench_bus_threads >/dev/null
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -r), load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Is the local KVM usable? Missing, or present but not opening (ENODEV: no kvm device registered), or
@@ -58,3 +58,4 @@ else
 	echo "# lab: $(sed -n -E 's/^run-lab: (L1 boot: .*|whole lab: [0-9.]+ s).*/\1/p' "$log" | awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }')"
 fi
 "$b/bench/bench_bus_dispatch"
+"$b/bench/bench_bus_threads"

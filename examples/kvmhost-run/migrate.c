@@ -558,8 +558,14 @@ static int send_live(struct vmm *v, int fd)
 {
 	struct kvmhost_migration_options o = {.size = sizeof(o), .progress = progress};
 	struct kvmhost_migration_stats st = {.size = sizeof(st)};
+	const char *verify = getenv("KVMHOST_MIGRATION_VERIFY");
 	int r;
 
+	/* KVMHOST_MIGRATION_VERIFY=1 in the environment: the library checks that no page escaped the pre-copy
+	 * (docs/migration.md, "Verifying a pre-copy"). KVMHOST_MIGRATION_STATS set: a line of the source's figures on
+	 * stderr when the guest has moved. */
+	if (verify && *verify && strcmp(verify, "0") != 0)
+		o.flags |= KVMHOST_MIGRATION_VERIFY;
 	pthread_mutex_lock(&mig.lock);
 	o.downtime_limit_ms = mig.downtime_limit ? (uint32_t)mig.downtime_limit : 1;
 	o.max_bandwidth = mig.max_bandwidth;
@@ -575,6 +581,13 @@ static int send_live(struct vmm *v, int fd)
 			  kvmhost_last_error());
 	else if (r < 0)
 		set_error("%s", kvmhost_last_error());
+	else if (getenv("KVMHOST_MIGRATION_STATS")) /* the source's figures: its downtime starts at its pause */
+		fprintf(stderr,
+			PROG ": migrated: downtime %llu ms (pause to the destination's confirmation; the paused pass "
+			     "%llu pages, state %llu bytes), %u passes, %llu bytes in %llu ms\n",
+			(unsigned long long)(st.downtime_us / 1000), (unsigned long long)st.last_pass_pages,
+			(unsigned long long)st.state_bytes, st.passes, (unsigned long long)st.bytes,
+			(unsigned long long)(st.total_us / 1000));
 	pthread_mutex_lock(&mig.lock);
 	mig.data_pages = st.data_pages;
 	mig.zero_pages = st.zero_pages;

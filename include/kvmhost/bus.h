@@ -9,15 +9,26 @@
  *
  * Lookup: ranges are kept in an array sorted by base address and found by
  * binary search, O(log n): 256 devices cost 8 comparisons. Registration is
- * rare and rebuilds the array. A read no range claims returns all ones, as on
- * real hardware; a write nobody claims is dropped.
+ * rare and publishes a new array. A read no range claims returns all ones,
+ * as on real hardware; a write nobody claims is dropped.
  *
  * Thread safety: all calls are thread-safe. Dispatch from many vCPU threads
- * runs in parallel (a read lock); register/unregister take the write lock, so
- * once kvmhost_bus_unregister() returns no callback of that range is running
- * or will run. A callback must not register or unregister on its own bus
- * (that would deadlock, so it fails with -EDEADLK); it may read or write its
- * own bus, e.g. to forward an access to another range.
+ * runs in parallel and takes no lock: it writes only a per-thread counter,
+ * so threads on different CPUs do not slow each other down
+ * (bench/bus_threads.c), and it never blocks, not even while a
+ * register/unregister waits. Register/unregister are serialised per bus and
+ * wait until every callback of the bus that was in flight when they changed
+ * the ranges has returned, so once kvmhost_bus_unregister() returns no
+ * callback of that range is running or will run (a BAR move or hot-unplug
+ * may therefore take as long as the slowest callback in flight).
+ *
+ * Callbacks: a callback may read or write any bus, its own included (e.g.
+ * to forward an access to another range), and register or unregister on
+ * another bus; it must not register or unregister on its own bus (the wait
+ * would be for itself: that fails with -EDEADLK). Nor may a thread register
+ * or unregister on a bus while holding a lock that a callback of that bus
+ * takes. docs/architecture.md ("Locks and callbacks") has the lock order and
+ * what each kind of callback may call.
  */
 #ifndef KVMHOST_BUS_H
 #define KVMHOST_BUS_H
@@ -72,15 +83,19 @@ KVMHOST_API int kvmhost_bus_create(const char *name, struct kvmhost_bus **out);
 KVMHOST_API void kvmhost_bus_destroy(struct kvmhost_bus *bus);
 
 /**
- * Claim a range.
+ * Claim a range. Returns once no dispatch can see the bus's previous ranges
+ * (it waits for the callbacks in flight).
  * @param bus the bus
  * @param range the range to claim
  * @return 0; -EINVAL for a bad range; -EEXIST if it overlaps a registered one
- *         (the message names it); -EDEADLK from a callback of this bus.
+ *         (the message names it); -EDEADLK from a callback of this bus;
+ *         -ENOMEM.
  */
 KVMHOST_API int kvmhost_bus_register(struct kvmhost_bus *bus, const struct kvmhost_bus_range *range);
-/** Release the range that starts at @p base. -ENOENT if none does;
- * -EDEADLK from a callback of this bus.
+/** Release the range that starts at @p base, and wait until none of its
+ * callbacks is running: when this returns, none runs or will run.
+ * -ENOENT if no range starts there; -EDEADLK from a callback of this bus
+ * (which it would wait for).
  * @param bus the bus
  * @param base the base address the range was registered with
  * @return 0; -ENOENT if no range starts at @p base; -EDEADLK from a callback of this bus; -EINVAL for NULL.

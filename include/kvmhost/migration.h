@@ -42,8 +42,9 @@ struct kvmhost_machine;
 #define KVMHOST_MIGRATION_MAGIC 0x534d484bu
 /** Major format version this library writes; a reader refuses another major. */
 #define KVMHOST_MIGRATION_FORMAT_MAJOR 1
-/** Minor format version this library writes (a newer minor is still read). */
-#define KVMHOST_MIGRATION_FORMAT_MINOR 0
+/** Minor format version this library writes (a newer minor is still read). 1: the lineage block of diff
+ * snapshots (KVMHOST_MIGRATION_DIFF_TRACK); a 1.0 stream reads as before. */
+#define KVMHOST_MIGRATION_FORMAT_MINOR 1
 
 /** @name Flags (kvmhost_migration_options.flags) */
 /** @{ */
@@ -63,6 +64,23 @@ struct kvmhost_machine;
  * running on), from @c throttle_initial percent, @c throttle_increment more after each further such pass, up to
  * @c throttle_max. Without it such a migration gives up after @c max_iterations passes. */
 #define KVMHOST_MIGRATION_AUTO_CONVERGE (1u << 4)
+/** migrate_send: verify the pre-copy (a debugging aid, docs/migration.md). The source keeps a 64-bit hash of every
+ * page as it was last sent; paused, after the last pass and the state, it hashes every page again and, when any
+ * differs from what was sent (a write that neither KVM's dirty log nor the VMM's bitmap reported), fails the
+ * migration with -EIO before the hand-over (the source runs on), logging the first such pages' addresses
+ * (KVMHOST_LOG_ERROR). Costs 9 bytes per page and one hash of the RAM while paused. Not with SAME_HOST. */
+#define KVMHOST_MIGRATION_VERIFY (1u << 5)
+/** snapshot: diff tracking. After this snapshot (full, or a diff with KVMHOST_MIGRATION_DIFF) the machine keeps
+ * KVM's dirty log on, and the VMM's own dirty bitmap counted, so that the next snapshot may be a diff of this one.
+ * The snapshot carries a random id and its place in the chain (format 1.1). A snapshot without this flag ends the
+ * tracking once it is written (dirty logging goes off again where tracking turned it on); so does
+ * kvmhost_machine_diff_tracking_stop(). A full snapshot with it starts a new chain. */
+#define KVMHOST_MIGRATION_DIFF_TRACK (1u << 6)
+/** snapshot: write a diff snapshot: only the pages dirtied (by the guest: KVM's log; by the VMM: its bitmap) since
+ * the machine's last snapshot, which must have been taken with KVMHOST_MIGRATION_DIFF_TRACK, and the whole state.
+ * Its header names that snapshot and the chain's base; restore it on top of them with
+ * kvmhost_machine_restore_chain(). Without a tracked snapshot before it, -ENOENT. */
+#define KVMHOST_MIGRATION_DIFF (1u << 7)
 /** @} */
 
 /** Defaults of the live-migration options (a field left 0 takes them). */
@@ -169,8 +187,11 @@ struct kvmhost_migration_stats {
  *         (unknown option fields); -EDEADLK (a machine thread); the pause's
  *         errors; a state ioctl's error (the message names the vCPU and
  *         the state); write's error (the message says what was being
- *         written). The machine is resumed on failure too when this call
- *         paused it.
+ *         written); -ENOENT (KVMHOST_MIGRATION_DIFF without a tracked
+ *         snapshot before it); -ESTALE (a diff after a live migration took
+ *         the dirty logs). The machine is resumed on failure too when this
+ *         call paused it. KVMHOST_MIGRATION_DIFF_TRACK and
+ *         KVMHOST_MIGRATION_DIFF: docs/migration.md "Diff snapshots".
  */
 KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *machine, int fd,
 					 const struct kvmhost_migration_options *opts,
@@ -208,6 +229,44 @@ KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *machine, int fd,
 					struct kvmhost_migration_stats *stats);
 
 /**
+ * Restore a chain of snapshots into @p machine (as kvmhost_machine_restore(),
+ * same machine rules): @p fds[0] is a full snapshot, each later one a diff
+ * snapshot (KVMHOST_MIGRATION_DIFF) taken right after the one before it, so
+ * fds[0..n-1] gives the machine as it was at the last one. Each stream is read
+ * whole in turn: its memory written over what the ones before wrote, its state
+ * decoded and checked; only the last stream's state is applied. Before any of
+ * its memory is written, each diff's header must name the snapshot before it
+ * as its parent and the chain's base as its base: a diff of another base, one
+ * out of order (a generation skipped or repeated), a diff first, a full snapshot
+ * after the first, or a first snapshot taken without
+ * KVMHOST_MIGRATION_DIFF_TRACK is refused with a message naming the ids and
+ * generations. kvmhost_machine_restore() refuses a diff alone (-EOPNOTSUPP).
+ * @param machine the machine (KVMHOST_MACHINE_INCOMING, never started)
+ * @param fds   @p n file descriptors, base first, read in order
+ * @param n     1 (a full snapshot alone, as kvmhost_machine_restore()) to 4096
+ * @param opts  NULL: defaults (KVMHOST_MIGRATION_CLOCK_CATCH_UP applies)
+ * @param stats may be NULL: the chain's bytes, pages and sections together
+ * @return 0 (the machine CREATED, holding the last snapshot's guest);
+ *         kvmhost_machine_restore()'s errors, the message saying which of
+ *         the @p n streams; -EINVAL also for a broken chain (above). On any
+ *         failure the machine is STOPPED (reason HOST_ERROR).
+ */
+KVMHOST_API int kvmhost_machine_restore_chain(struct kvmhost_machine *machine, const int *fds, uint32_t n,
+					      const struct kvmhost_migration_options *opts,
+					      struct kvmhost_migration_stats *stats);
+
+/**
+ * End diff tracking on @p machine (KVMHOST_MIGRATION_DIFF_TRACK): dirty
+ * logging goes off on the RAM regions the tracking turned it on, and a later
+ * KVMHOST_MIGRATION_DIFF snapshot is refused until a tracked full snapshot.
+ * The snapshots already written are not affected. Not while a snapshot of
+ * the machine is being written.
+ * @param machine the machine
+ * @return 1 (tracking was on and is off now); 0 (it was off); -EINVAL (NULL)
+ */
+KVMHOST_API int kvmhost_machine_diff_tracking_stop(struct kvmhost_machine *machine);
+
+/**
  * Live migration, the source side: send the running @p machine to the
  * process at the other end of @p fd, a connected stream socket (a Unix socket
  * for KVMHOST_MIGRATION_SAME_HOST), while the guest runs on; on success the
@@ -234,6 +293,8 @@ KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *machine, int fd,
  * (copy; -ECONNABORTED) or, same-host, left paused (-ECONNABORTED too: the
  * memory is shared, say so in the message).
  *
+ * A TCP socket gets TCP_NODELAY (both ends), as the protocol's small
+ * messages would otherwise wait for delayed ACKs inside the downtime.
  * A machine PAUSED at the call is sent in one pass and stays paused on
  * failure. Dirty logging is turned off afterwards on the regions this call
  * turned it on. Call it from a thread that is not the machine's own, one

@@ -50,11 +50,18 @@
  *
  * Thread safety: configuration accesses are serialised per host; device
  * calls are safe from any thread; BAR callbacks run in parallel (the MMIO
- * bus's rules). A device's config hooks run with the host's configuration
- * lock held and must not call kvmhost_pci_host_* functions; they may call
- * the kvmhost_pci_device_* ones. Adding and removing devices may happen
- * while the guest runs (a removal waits for BAR callbacks in flight);
- * destroying an object must not race any other call on it.
+ * bus's rules). A device's config hooks and BAR-move hooks run with the
+ * host's configuration lock held: they may call the kvmhost_pci_device_*
+ * functions, but not kvmhost_pci_host_add_device()/_remove_device() nor make
+ * a configuration access to the same host (those fail with -EDEADLK). Since
+ * a BAR move holds that lock while it waits for the MMIO bus's callbacks in
+ * flight, BAR callbacks, any other callback of the host's MMIO bus, and I/O
+ * BAR callbacks get -EDEADLK for the same calls too, instead of a deadlock
+ * (a refused configuration access reaches the guest as a failed dispatch).
+ * Adding and removing devices may happen while the guest runs (a removal
+ * waits for BAR callbacks in flight); destroying an object must not race
+ * any other call on it. docs/architecture.md ("Locks and callbacks") has
+ * the whole lock order.
  */
 #ifndef KVMHOST_PCI_H
 #define KVMHOST_PCI_H
@@ -335,7 +342,8 @@ KVMHOST_API int kvmhost_pci_host_attach_ecam(struct kvmhost_pci_host *host, stru
  * @param slot 1 to 31, or -1 for the lowest free one
  * @return the slot; -EINVAL for NULL or a bad slot; -EBUSY if the device is
  *         on a host or the slot is taken; -ENOSPC if the bus or a window is
- *         full.
+ *         full; -EDEADLK from the host's hooks, its BAR callbacks or a
+ *         callback of its MMIO bus.
  */
 KVMHOST_API int kvmhost_pci_host_add_device(struct kvmhost_pci_host *host, struct kvmhost_pci_device *dev, int slot);
 
@@ -343,7 +351,8 @@ KVMHOST_API int kvmhost_pci_host_add_device(struct kvmhost_pci_host *host, struc
  * it is not on @p host.
  * @param host the PCI host bridge
  * @param dev the PCI device
- * @return 0; -EINVAL for NULL; -ENOENT if @p dev is not on @p host.
+ * @return 0; -EINVAL for NULL; -ENOENT if @p dev is not on @p host;
+ *         -EDEADLK as kvmhost_pci_host_add_device().
  */
 KVMHOST_API int kvmhost_pci_host_remove_device(struct kvmhost_pci_host *host, struct kvmhost_pci_device *dev);
 

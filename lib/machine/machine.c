@@ -196,6 +196,7 @@ KVMHOST_API void kvmhost_machine_destroy(struct kvmhost_machine *m)
 	kh_machine_registry_destroy(m); /* calls no op: the devices go below */
 	kh_machine_virtio_destroy(m);	/* before the buses, the loop and the VM it is wired into */
 	kh_machine_arch_destroy(m);
+	kh_mig_diff_free(m);
 	kvmhost_bus_destroy(m->pio);
 	kvmhost_bus_destroy(m->mmio);
 	kvmhost_vm_destroy(m->vm); /* with its vCPUs and RAM */

@@ -150,7 +150,12 @@ struct kvmhost_machine {
 	struct kvmhost_machine_stop_info stop;
 
 	struct kh_event_queue events;
+
+	void *mig_diff; /* struct kh_mig_diff *: diff-snapshot tracking (lib/migration/snapshot_diff.c); NULL: off */
 };
+
+/* lib/migration/snapshot_diff.c: free the diff tracking's memory (destroy: no ioctl, the VM goes next). */
+void kh_mig_diff_free(struct kvmhost_machine *m);
 
 /* The thread-local "this thread is machine @m's own" marker, for -EDEADLK. */
 extern _Thread_local const struct kvmhost_machine *kh_machine_self;
@@ -201,6 +206,10 @@ int kh_machine_virtio_create(struct kvmhost_machine *m);
 void kh_machine_virtio_destroy(struct kvmhost_machine *m);
 int kh_machine_virtio_pause(struct kvmhost_machine *m); /* after kh_io_quiesce: block drained, custom paused */
 int kh_machine_virtio_resume(struct kvmhost_machine *m);
+/* After a resume or a restore (devices as saved, the I/O side not yet serving): every active queue of a live
+ * device re-armed, its interrupt raised once and its notify eventfd signalled, so what the driver made available
+ * before is served once the I/O side runs (a kick or an interrupt that was on its way is not state). */
+void kh_machine_virtio_kick(struct kvmhost_machine *m);
 void kh_machine_virtio_reset(struct kvmhost_machine *m); /* reboot: every device back to reset state */
 void kh_machine_virtio_check_broken(struct kvmhost_machine *m, uint32_t vcpu);
 int kh_machine_virtio_stats(struct kvmhost_machine *m, uint32_t index, struct kvmhost_machine_device_stats *s);

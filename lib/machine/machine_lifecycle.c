@@ -277,6 +277,7 @@ KVMHOST_API int kvmhost_machine_resume(struct kvmhost_machine *m)
 		pthread_mutex_unlock(&m->ctl_lock);
 		return r;
 	}
+	kh_machine_virtio_kick(m); /* served once the I/O side runs again */
 	kh_io_unquiesce(m);
 	pthread_mutex_lock(&m->lock);
 	if (atomic_load(&m->ctl) == KH_CTL_PAUSE) /* a stop meanwhile wins */

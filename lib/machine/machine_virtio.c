@@ -299,6 +299,24 @@ int kh_machine_virtio_resume(struct kvmhost_machine *m)
 	return 0;
 }
 
+void kh_machine_virtio_kick(struct kvmhost_machine *m)
+{
+	for (uint32_t k = 0; k < m->nvdev; k++) {
+		struct kh_mvdev *d = m->vdev[k];
+		int n = kvmhost_virtio_device_kick_queues(d->dev, 0);
+
+		if (n < 0)
+			kh_log(KVMHOST_LOG_WARN, "machine %s: device %s: %s", m->cfg.name, d->cfg->id,
+			       kvmhost_last_error());
+		for (uint16_t i = 0; n != 0 && i < d->nqueues; i++) {
+			int fd = kvmhost_virtio_wiring_notify_fd(d->wiring, i);
+
+			if (fd >= 0 && kvmhost_virtq_is_enabled(kvmhost_virtio_device_queue(d->dev, i)) == 1)
+				(void)kvmhost_eventfd_signal(fd, 1);
+		}
+	}
+}
+
 /* The devices themselves are reset by the registry's reset (they are registered), which runs next. */
 void kh_machine_virtio_reset(struct kvmhost_machine *m)
 {

@@ -31,11 +31,22 @@ struct kh_mig_hooks {
 	uint32_t accept_flags;				   /* KH_MIG_FLAG_* the reader takes */
 	int (*after_config)(void *opaque, uint32_t flags); /* may be NULL */
 	void *opaque;
+	/* A chain of streams (snapshot_diff.c; may be NULL): once a stream is read whole, 1 and the next one's io, or
+	 * 0 (the end) or -errno. The state of every stream but the last is decoded, checked and dropped. */
+	int (*next_stream)(void *opaque, struct kh_mig_io **io);
+	struct kh_mig_lineage *lineage; /* each stream's header lineage goes here (may be NULL) */
 };
 /* Read a whole stream into @m and apply it (restore's steps); on failure @m is STOPPED (HOST_ERROR). @state_ns and
  * @state_offset (may be NULL): when and at which offset the VM section came (0: it did not). */
 int kh_mig_restore_stream(struct kvmhost_machine *m, struct kh_mig_io *io, uint32_t flags,
 			  const struct kh_mig_hooks *hooks, struct kh_mig_counts *c, uint64_t *state_ns,
 			  uint64_t *state_offset);
+
+/* snapshot_diff.c: diff snapshots. check: may @m write a diff now (-ENOENT, -ESTALE)? write: the stream of a
+ * snapshot with the DIFF flags or while tracking is on (the machine paused or created). invalidate: someone
+ * else consumed the dirty logs (a live migration): the next diff is refused until a tracked full snapshot. */
+int kh_mig_diff_check(struct kvmhost_machine *m);
+int kh_mig_diff_write(struct kvmhost_machine *m, struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t flags);
+void kh_mig_diff_invalidate(struct kvmhost_machine *m, const char *why);
 
 #endif

@@ -188,7 +188,9 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *m, int fd,
 	struct kh_mig_counts c = {0};
 	int r, state, paused = 0;
 
-	if ((r = kh_mig_load_options(&o, opts, KVMHOST_MIGRATION_LEAVE_PAUSED | KVMHOST_MIGRATION_ALL_PAGES,
+	if ((r = kh_mig_load_options(&o, opts,
+				     KVMHOST_MIGRATION_LEAVE_PAUSED | KVMHOST_MIGRATION_ALL_PAGES |
+					 KVMHOST_MIGRATION_DIFF_TRACK | KVMHOST_MIGRATION_DIFF,
 				     __func__)) < 0)
 		return r;
 	if (!m || fd < 0)
@@ -198,12 +200,17 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *m, int fd,
 	state = kvmhost_machine_get_state(m);
 	if (state == KVMHOST_MACHINE_STOPPED)
 		return KH_FAIL(EINVAL, "machine %s is stopped: nothing to snapshot", m->cfg.name);
+	if ((o.flags & KVMHOST_MIGRATION_DIFF) && (r = kh_mig_diff_check(m)) < 0)
+		return r; /* refused before the pause */
 	if (state == KVMHOST_MACHINE_RUNNING) {
 		if ((r = kvmhost_machine_pause(m)) < 0)
 			return r;
 		paused = 1;
 	}
-	r = write_stream(m, &io, &c, o.flags);
+	if (m->mig_diff || (o.flags & (KVMHOST_MIGRATION_DIFF_TRACK | KVMHOST_MIGRATION_DIFF)))
+		r = kh_mig_diff_write(m, &io, &c, o.flags); /* snapshot_diff.c */
+	else
+		r = write_stream(m, &io, &c, o.flags);
 	if (r < 0)
 		r = KH_FAIL(-r, "machine %s: %s", m->cfg.name, kvmhost_last_error());
 	if (paused) {
@@ -294,6 +301,23 @@ static int take_section(void *opaque, uint32_t id, uint32_t instance, const uint
 	}
 }
 
+/* The decoded state of a stream, dropped when a chain's next stream replaces it (and at the end). */
+static void drop_state(struct incoming *in, uint32_t ncpus)
+{
+	kh_mig_arch_free_vm(in->vm);
+	in->vm = NULL;
+	for (uint32_t i = 0; i < ncpus; i++) {
+		kh_mig_arch_free_vcpu(in->vcpu[i]);
+		in->vcpu[i] = NULL;
+	}
+	free(in->devices);
+	in->devices = NULL;
+	in->devices_len = 0;
+	for (uint32_t i = 0; i < in->virtio_seen; i++)
+		free(in->virtio[i]);
+	in->virtio_seen = 0;
+}
+
 static int apply(struct incoming *in, uint32_t flags)
 {
 	struct kvmhost_machine *m = in->m;
@@ -316,6 +340,7 @@ static int apply(struct incoming *in, uint32_t flags)
 						       in->virtio_len[i])) < 0)
 			return KH_FAIL(-r, "device %s: %s", m->cfg.devices[k].id, kvmhost_last_error());
 	}
+	kh_machine_virtio_kick(m); /* pending work is served once the machine starts */
 	if ((r = kh_mig_arch_load_clock(m->vm, in->vm, advance)) < 0)
 		return r;
 	for (uint32_t i = 0; i < m->ncpus; i++)
@@ -351,9 +376,16 @@ int kh_mig_restore_stream(struct kvmhost_machine *m, struct kh_mig_io *io, uint3
 				 .section = take_section,
 				 .accept_flags = hooks ? hooks->accept_flags : 0,
 				 .after_config = hooks && hooks->after_config ? after_config : NULL,
-				 .opaque = &in};
+				 .opaque = &in,
+				 .lineage = hooks ? hooks->lineage : NULL};
 	in.hooks = hooks;
 	r = kh_mig_read(io, &d, c);
+	/* A chain (restore_chain): the next stream's memory goes over this one's, its state replaces this one's. */
+	while (r == 0 && hooks && hooks->next_stream && (r = hooks->next_stream(hooks->opaque, &io)) > 0) {
+		drop_state(&in, m->ncpus);
+		in.io = io;
+		r = kh_mig_read(io, &d, c);
+	}
 	if (r == 0)
 		r = apply(&in, flags);
 	if (r < 0) {
@@ -368,13 +400,8 @@ int kh_mig_restore_stream(struct kvmhost_machine *m, struct kh_mig_io *io, uint3
 		*state_ns = in.state_ns;
 	if (state_offset)
 		*state_offset = in.state_offset;
-	kh_mig_arch_free_vm(in.vm);
-	for (uint32_t i = 0; i < m->ncpus; i++)
-		kh_mig_arch_free_vcpu(in.vcpu[i]);
+	drop_state(&in, m->ncpus);
 	free(in.vcpu);
-	free(in.devices);
-	for (uint32_t i = 0; i < in.virtio_seen; i++)
-		free(in.virtio[i]);
 	return r;
 }
 

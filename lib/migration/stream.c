@@ -33,11 +33,18 @@ static const char *section_name(uint32_t id)
 int kh_mig_write_header(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
 			uint32_t nfeat)
 {
+	return kh_mig_write_header_lineage(io, arch, flags, f, nfeat, NULL);
+}
+
+int kh_mig_write_header_lineage(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
+				uint32_t nfeat, const struct kh_mig_lineage *lin)
+{
 	uint8_t h[KH_MIG_HEADER_MAX], *p = h;
-	uint32_t len = KH_MIG_HEADER_FIXED + 16u * nfeat + 4u;
+	uint32_t len = KH_MIG_HEADER_FIXED + 16u * nfeat + (lin ? KH_MIG_LINEAGE_SIZE : 0u) + 4u;
 
 	if (nfeat > KH_MIG_MAX_FEATURES || (nfeat && !f))
 		return KH_FAIL(EINVAL, "%u CPU feature words: at most %u", nfeat, KH_MIG_MAX_FEATURES);
+	flags = lin ? flags | KH_MIG_FLAG_LINEAGE : flags & ~(uint32_t)KH_MIG_FLAG_LINEAGE;
 	kh_le_put(&p, KVMHOST_MIGRATION_MAGIC, 4);
 	kh_le_put(&p, KVMHOST_MIGRATION_FORMAT_MAJOR, 2);
 	kh_le_put(&p, KVMHOST_MIGRATION_FORMAT_MINOR, 2);
@@ -52,6 +59,14 @@ int kh_mig_write_header(struct kh_mig_io *io, uint32_t arch, uint32_t flags, con
 		kh_le_put(&p, f[i].subleaf, 4);
 		kh_le_put(&p, f[i].reg, 4);
 		kh_le_put(&p, f[i].bits, 4);
+	}
+	if (lin) {
+		memcpy(p, lin->id, 16);
+		memcpy(p + 16, lin->base, 16);
+		memcpy(p + 32, lin->parent, 16);
+		p += 48;
+		kh_le_put(&p, lin->generation, 4);
+		kh_le_put(&p, 0, 4);
 	}
 	kh_le_put(&p, kh_crc32(0, h, (size_t)(p - h)), 4);
 	return kh_mig_write_full(io, h, len, "the header");
@@ -132,7 +147,22 @@ static int mem_flush(struct mem_writer *w)
 int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
 			const struct kh_mig_range *rg, uint32_t nranges, int all_pages)
 {
-	return kh_mig_write_pages(io, c, mem, rg, nranges, all_pages, NULL);
+	return kh_mig_write_pages(io, c, mem, rg, nranges, all_pages, NULL, NULL);
+}
+
+uint64_t kh_mig_page_hash(const void *page)
+{
+	const uint8_t *p = page;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	/* FNV-1a over 64-bit words: a change of any one word always changes the hash (the multiplier is odd). */
+	for (size_t i = 0; i < KH_MIG_PAGE_SIZE; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+	}
+	return h ^ (h >> 29);
 }
 
 static int page_dirty(const uint64_t *bitmap, uint64_t i)
@@ -141,9 +171,11 @@ static int page_dirty(const uint64_t *bitmap, uint64_t i)
 }
 
 int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
-		       const struct kh_mig_range *rg, uint32_t nranges, int all_pages, const uint64_t *const *dirty)
+		       const struct kh_mig_range *rg, uint32_t nranges, int all_pages, const uint64_t *const *dirty,
+		       uint64_t *const *hash)
 {
 	struct mem_writer w = {.io = io, .c = c};
+	uint64_t zero_hash = hash ? kh_mig_page_hash(zero_page) : 0;
 	int r = 0;
 
 	for (uint32_t k = 0; k < nranges && r == 0; k++) {
@@ -185,10 +217,18 @@ int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvm
 			kh_buf_le(&w.b, j - i, 4);
 			kh_buf_le(&w.b, zero ? KH_MIG_MEM_ZERO : KH_MIG_MEM_DATA, 4);
 			if (!zero) {
+				size_t at = w.b.len;
+
 				kh_buf_put(&w.b, host + i * KH_MIG_PAGE_SIZE, (size_t)(j - i) * KH_MIG_PAGE_SIZE);
+				/* The hash of the copy sent, not of the guest's page: it may have changed since. */
+				for (uint64_t k2 = i; hash && !w.b.err && k2 < j; k2++)
+					hash[k][k2] =
+					    kh_mig_page_hash(w.b.p + at + (size_t)(k2 - i) * KH_MIG_PAGE_SIZE);
 				w.data += (size_t)(j - i) * KH_MIG_PAGE_SIZE;
 				c->data_pages += j - i;
 			} else {
+				for (uint64_t k2 = i; hash && k2 < j; k2++)
+					hash[k][k2] = zero_hash;
 				c->zero_pages += j - i;
 			}
 			w.records++;
@@ -229,11 +269,69 @@ struct reader {
 	uint32_t index;	 /* its number, 0 the first */
 };
 
+static void hex_id(char out[33], const uint8_t id[16])
+{
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+static int id_is_zero(const uint8_t id[16])
+{
+	static const uint8_t zero[16];
+
+	return memcmp(id, zero, 16) == 0;
+}
+
+/* Format 1.1: the lineage block after the features (with KH_MIG_FLAG_LINEAGE), and what a diff must be. */
+static int read_lineage(struct reader *rd, const uint8_t *p, uint32_t flags)
+{
+	struct kh_mig_lineage lin = {0};
+	uint32_t reserved = 0;
+	char id[33], base[33];
+	int diff;
+
+	if (flags & KH_MIG_FLAG_LINEAGE) {
+		memcpy(lin.id, p, 16);
+		memcpy(lin.base, p + 16, 16);
+		memcpy(lin.parent, p + 32, 16);
+		p += 48;
+		lin.generation = (uint32_t)kh_le_get(&p, 4);
+		reserved = (uint32_t)kh_le_get(&p, 4);
+	}
+	if (rd->d->lineage)
+		*rd->d->lineage = lin;
+	if ((flags & KH_MIG_FLAG_DIFF) && !(flags & KH_MIG_FLAG_LINEAGE))
+		return KH_FAIL(EINVAL,
+			       "the header's flags 0x%x: a diff snapshot without the lineage block naming its base",
+			       flags);
+	if (!(flags & KH_MIG_FLAG_LINEAGE))
+		return 0;
+	hex_id(id, lin.id);
+	hex_id(base, lin.base);
+	diff = !!(flags & KH_MIG_FLAG_DIFF);
+	/* A diff names a parent and is generation 1 or later; a full snapshot names none (a merged one may be at
+	 * any generation). */
+	if (reserved || id_is_zero(lin.id) || id_is_zero(lin.base) || (flags & KH_MIG_FLAG_LIVE) ||
+	    diff == id_is_zero(lin.parent) || (diff && !lin.generation))
+		return KH_FAIL(EINVAL,
+			       "the header's lineage block is malformed (flags 0x%x, id %s, base %s, generation %u, "
+			       "reserved 0x%x)",
+			       flags, id, base, lin.generation, reserved);
+	if ((flags & KH_MIG_FLAG_DIFF) && !(rd->d->accept_flags & KH_MIG_FLAG_DIFF))
+		return KH_FAIL(
+		    EOPNOTSUPP,
+		    "a diff snapshot (generation %u of the snapshot chain based on %s, id %s): it holds only "
+		    "the pages changed since the snapshot before it; restore it over its base with "
+		    "kvmhost_machine_restore_chain()",
+		    lin.generation, base, id);
+	return 0;
+}
+
 static int read_header(struct reader *rd)
 {
 	uint8_t h[KH_MIG_HEADER_MAX];
 	const uint8_t *p = h;
-	uint32_t magic, major, minor, len, arch, libv, flags, page, nfeat, crc;
+	uint32_t magic, major, minor, len, arch, libv, flags, page, nfeat, crc, lin_len;
 	struct kh_mig_feature f[KH_MIG_MAX_FEATURES];
 	int r;
 
@@ -256,9 +354,10 @@ static int read_header(struct reader *rd)
 			       minor, KVMHOST_MIGRATION_FORMAT_MAJOR);
 	if (nfeat > KH_MIG_MAX_FEATURES)
 		return KH_FAIL(EFBIG, "the header lists %u CPU feature words; at most %u", nfeat, KH_MIG_MAX_FEATURES);
-	if (len != KH_MIG_HEADER_FIXED + 16u * nfeat + 4u)
-		return KH_FAIL(EINVAL, "the header says it is %u bytes; with %u feature words it is %u", len, nfeat,
-			       KH_MIG_HEADER_FIXED + 16u * nfeat + 4u);
+	lin_len = flags & KH_MIG_FLAG_LINEAGE ? KH_MIG_LINEAGE_SIZE : 0u;
+	if (len != KH_MIG_HEADER_FIXED + 16u * nfeat + lin_len + 4u)
+		return KH_FAIL(EINVAL, "the header says it is %u bytes; with %u feature words%s it is %u", len, nfeat,
+			       lin_len ? " and a lineage block" : "", KH_MIG_HEADER_FIXED + 16u * nfeat + lin_len + 4u);
 	if ((r = kh_mig_read_full(rd->io, h + KH_MIG_HEADER_FIXED, len - KH_MIG_HEADER_FIXED,
 				  "the header's CPU features")) < 0)
 		return r;
@@ -277,7 +376,9 @@ static int read_header(struct reader *rd)
 		return KH_FAIL(
 		    EOPNOTSUPP,
 		    "a live migration stream (header flags 0x%x): kvmhost_machine_migrate_receive() reads it", flags);
-	if (flags & ~rd->d->accept_flags & ~(uint32_t)KH_MIG_FLAG_LIVE)
+	if ((r = read_lineage(rd, h + KH_MIG_HEADER_FIXED + 16u * nfeat, flags)) < 0)
+		return r;
+	if (flags & ~rd->d->accept_flags & ~(uint32_t)(KH_MIG_FLAG_LIVE | KH_MIG_FLAG_LINEAGE))
 		return KH_FAIL(EOPNOTSUPP,
 			       "the header has flags 0x%x this library does not know (written by "
 			       "library version %u)",

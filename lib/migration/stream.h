@@ -18,7 +18,8 @@ struct kvmhost_memory;
 #define KH_MIG_PAGE_SIZE	   4096u
 #define KH_MIG_HEADER_FIXED	   32u /* header bytes before the features */
 #define KH_MIG_MAX_FEATURES	   64u /* feature words in a header */
-#define KH_MIG_HEADER_MAX	   (KH_MIG_HEADER_FIXED + 16u * KH_MIG_MAX_FEATURES + 4u)
+#define KH_MIG_LINEAGE_SIZE	   56u /* the header's lineage block (KH_MIG_FLAG_LINEAGE) */
+#define KH_MIG_HEADER_MAX	   (KH_MIG_HEADER_FIXED + 16u * KH_MIG_MAX_FEATURES + KH_MIG_LINEAGE_SIZE + 4u)
 #define KH_MIG_SECTION_HEADER	   24u
 #define KH_MIG_MAX_RAM_RANGES	   16u
 #define KH_MIG_MAX_VCPUS	   1024u
@@ -36,6 +37,8 @@ struct kvmhost_memory;
 /* Header flags. */
 #define KH_MIG_FLAG_LIVE	  (1u << 0) /* live migration: the back channel (live.c) runs beside the stream */
 #define KH_MIG_FLAG_SHARED_MEMORY (1u << 1) /* same-host: RAM fds come over SCM_RIGHTS, no memory sections */
+#define KH_MIG_FLAG_LINEAGE	  (1u << 2) /* format 1.1: the header carries a lineage block (snapshot_diff.c) */
+#define KH_MIG_FLAG_DIFF	  (1u << 3) /* format 1.1: a diff snapshot, memory only the pages dirtied since its parent */
 
 /* Architectures (header field). */
 #define KH_MIG_ARCH_X86_64 1u
@@ -116,6 +119,16 @@ struct kh_mig_counts {
 
 int kh_mig_write_header(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
 			uint32_t nfeat);
+/* A snapshot's place in a chain of diff snapshots (format 1.1, KH_MIG_FLAG_LINEAGE): its own random id, the id of
+ * the full snapshot the chain started from (its own for a full one), the id of the snapshot a diff holds the
+ * changes since (zero for a full one), and the generation (0 the full snapshot, 1 its first diff, ...). */
+struct kh_mig_lineage {
+	uint8_t id[16], base[16], parent[16];
+	uint32_t generation;
+};
+/* The header with @lin (NULL: none, as kh_mig_write_header()); KH_MIG_FLAG_LINEAGE is set in the header then. */
+int kh_mig_write_header_lineage(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
+				uint32_t nfeat, const struct kh_mig_lineage *lin);
 /* One section: header (with the payload's CRC) then payload. Counts it in @c. */
 int kh_mig_write_section(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t id, uint32_t instance,
 			 const void *payload, size_t len);
@@ -125,8 +138,13 @@ int kh_mig_write_config(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t 
  * @dirty (one bitmap per range, bit i page i), only the pages whose bit is set. */
 int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
 			const struct kh_mig_range *r, uint32_t nranges, int all_pages);
+/* ... @hash (NULL: none; else one array per range, an entry per page): each page sent gets the
+ * kh_mig_page_hash() of the bytes the stream carries for it (a zero range: the zero page's). */
 int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
-		       const struct kh_mig_range *r, uint32_t nranges, int all_pages, const uint64_t *const *dirty);
+		       const struct kh_mig_range *r, uint32_t nranges, int all_pages, const uint64_t *const *dirty,
+		       uint64_t *const *hash);
+/* A 64-bit hash of one KH_MIG_PAGE_SIZE page (the verify mode's). */
+uint64_t kh_mig_page_hash(const void *page);
 int kh_mig_write_end(struct kh_mig_io *io, struct kh_mig_counts *c);
 
 /* ---- reading ---- */
@@ -152,6 +170,9 @@ struct kh_mig_dest {
 	/* Once the config is read and checked (before any memory), with the header's flags; may be NULL. */
 	int (*after_config)(void *opaque, uint32_t flags);
 	void *opaque;
+	/* Where the header's lineage block goes (all zero when it has none); may be NULL. A diff (KH_MIG_FLAG_DIFF)
+	 * is refused unless accept_flags has KH_MIG_FLAG_DIFF; a lineage block is always read. */
+	struct kh_mig_lineage *lineage;
 };
 
 /* Read and check a whole stream up to and including its end marker. On failure the message says what and

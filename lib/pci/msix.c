@@ -149,3 +149,45 @@ int kh_msix_take_pending(struct kh_msix *m, uint16_t v)
 	m->pba[v / 64] &= ~(1ull << (v % 64));
 	return 1;
 }
+
+/* ---- migration state ---- */
+
+uint32_t kh_msix_state_size(uint16_t nvec)
+{
+	return kh_msix_table_size(nvec) + kh_msix_pba_size(nvec);
+}
+
+void kh_msix_state_save(const struct kh_msix *m, uint8_t *out)
+{
+	uint32_t t = kh_msix_table_size(m->nvec);
+
+	memcpy(out, m->table, t);
+	for (uint32_t i = 0; i < kh_msix_pba_size(m->nvec); i++)
+		out[t + i] = (uint8_t)(m->pba[i / 8] >> (8 * (i % 8)));
+}
+
+int kh_msix_state_check(const struct kh_msix *m, const uint8_t *in)
+{
+	uint32_t t = kh_msix_table_size(m->nvec);
+
+	for (uint32_t v = 0; v < m->nvec; v++) {
+		const uint8_t *ctl = &in[v * KH_MSIX_ENTRY_SIZE + 12];
+
+		if ((ctl[0] & ~KH_MSIX_ENTRY_MASKED) || ctl[1] || ctl[2] || ctl[3])
+			return -EINVAL;
+	}
+	for (uint32_t bit = m->nvec; bit < kh_msix_pba_size(m->nvec) * 8; bit++)
+		if (in[t + bit / 8] & (1u << (bit % 8)))
+			return -EINVAL;
+	return 0;
+}
+
+void kh_msix_state_load(struct kh_msix *m, const uint8_t *in)
+{
+	uint32_t t = kh_msix_table_size(m->nvec);
+
+	memcpy(m->table, in, t);
+	memset(m->pba, 0, kh_msix_pba_size(m->nvec));
+	for (uint32_t i = 0; i < kh_msix_pba_size(m->nvec); i++)
+		m->pba[i / 8] |= (uint64_t)in[t + i] << (8 * (i % 8));
+}

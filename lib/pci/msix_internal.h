@@ -64,4 +64,17 @@ int kh_msix_fire(struct kh_msix *m, uint16_t v);
 /* If @v is pending and deliverable now, clear its bit and return 1. */
 int kh_msix_take_pending(struct kh_msix *m, uint16_t v);
 
+/*
+ * Migration state: the table (as the guest reads it) then the pending bit
+ * array (little-endian, kh_msix_pba_size() bytes). Enable and Function Mask
+ * are Message Control's, in the function's configuration space: the model
+ * applies them with kh_msix_set_control(). check() returns 0 or -EINVAL
+ * (reserved Vector Control bits set, pending bits past the last vector);
+ * load() takes a checked state.
+ */
+uint32_t kh_msix_state_size(uint16_t nvec);
+void kh_msix_state_save(const struct kh_msix *m, uint8_t *out);
+int kh_msix_state_check(const struct kh_msix *m, const uint8_t *in);
+void kh_msix_state_load(struct kh_msix *m, const uint8_t *in);
+
 #endif

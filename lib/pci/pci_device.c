@@ -42,31 +42,32 @@ static uint32_t kh_bar_type_bits(const struct kh_pci_bar *b)
 	return (b->type == KVMHOST_PCI_BAR_MEM64 ? 0x4u : 0u) | (b->flags & KVMHOST_PCI_BAR_PREFETCH ? 0x8u : 0u);
 }
 
-/* With dev->lock held: the guest (or placement) writes BAR dword @k. Bits
- * below the size are hardwired to 0, so writing all ones reads back the
- * size mask. */
-static void kh_bar_write_dword(struct kvmhost_pci_device *d, uint32_t k, uint32_t v)
+/* What BAR dword @k reads after the guest (or placement) wrote @v to it.
+ * Bits below the size are hardwired to 0, so writing all ones reads back the
+ * size mask; unimplemented BARs are read-only 0. */
+static uint32_t kh_bar_dword_value(const struct kvmhost_pci_device *d, uint32_t k, uint32_t v, uint32_t cur)
 {
-	uint8_t *reg = &d->cfg[KVMHOST_PCI_BAR0 + 4 * k];
-	struct kh_pci_bar *b = &d->bars[k];
+	const struct kh_pci_bar *b = &d->bars[k];
 
-	if (b->upper) {
-		const struct kh_pci_bar *lo = &d->bars[k - 1];
-
-		kh_pci_st32(reg, v & (uint32_t)(~(lo->length - 1) >> 32));
-		return;
-	}
+	if (b->upper)
+		return v & (uint32_t)(~(d->bars[k - 1].length - 1) >> 32);
 	if (!b->present)
-		return; /* unimplemented BARs are read-only 0 */
-	if (b->type == KVMHOST_PCI_BAR_IO) {
-		kh_pci_st32(reg, (v & ~(uint32_t)(b->length - 1) & ~0x3u) | kh_bar_type_bits(b));
-		return;
-	}
+		return cur;
+	if (b->type == KVMHOST_PCI_BAR_IO)
+		return (v & ~(uint32_t)(b->length - 1) & ~0x3u) | kh_bar_type_bits(b);
 	if (b->length > 0xffffffffull)
 		v = 0; /* all address bits of the low dword are below the size */
 	else
 		v &= ~(uint32_t)(b->length - 1);
-	kh_pci_st32(reg, (v & ~0xfu) | kh_bar_type_bits(b));
+	return (v & ~0xfu) | kh_bar_type_bits(b);
+}
+
+/* With dev->lock held: the guest (or placement) writes BAR dword @k. */
+static void kh_bar_write_dword(struct kvmhost_pci_device *d, uint32_t k, uint32_t v)
+{
+	uint8_t *reg = &d->cfg[KVMHOST_PCI_BAR0 + 4 * k];
+
+	kh_pci_st32(reg, kh_bar_dword_value(d, k, v, kh_pci_ld32(reg)));
 }
 
 uint64_t kh_pci_dev_bar_addr(struct kvmhost_pci_device *d, uint32_t k)
@@ -142,6 +143,75 @@ KVMHOST_API int kvmhost_pci_device_set_intx(struct kvmhost_pci_device *dev, int 
 	err = kh_intx_update(dev);
 	pthread_mutex_unlock(&dev->lock);
 	return err;
+}
+
+/* ---- migration state ---- */
+
+#define KH_PCI_BARS_END (KVMHOST_PCI_BAR0 + 4 * KVMHOST_PCI_NUM_BARS)
+
+void kh_pci_dev_state_save(struct kvmhost_pci_device *d, uint8_t out[KH_PCI_STATE_SIZE])
+{
+	pthread_mutex_lock(&d->lock);
+	memcpy(out, d->cfg, KVMHOST_PCI_CONFIG_SIZE);
+	out[KVMHOST_PCI_CONFIG_SIZE] = (uint8_t)(d->intx_level ? 1 : 0);
+	pthread_mutex_unlock(&d->lock);
+	memset(&out[KVMHOST_PCI_CONFIG_SIZE + 1], 0, 3);
+}
+
+int kh_pci_dev_state_check(struct kvmhost_pci_device *d, const uint8_t in[KH_PCI_STATE_SIZE], const char *func)
+{
+	const uint8_t *tail = &in[KVMHOST_PCI_CONFIG_SIZE];
+	int err = 0;
+
+	if (tail[0] > 1 || tail[1] || tail[2] || tail[3])
+		return kh_fail(EINVAL, func, "pci %s: bad INTx level 0x%02x or padding in the saved state", d->name,
+			       tail[0]);
+	pthread_mutex_lock(&d->lock);
+	for (uint32_t k = 0; k < KVMHOST_PCI_NUM_BARS && !err; k++) {
+		uint32_t off = KVMHOST_PCI_BAR0 + 4 * k, v = kh_pci_ld32(&in[off]);
+
+		if (kh_bar_dword_value(d, k, v, kh_pci_ld32(&d->cfg[off])) != v)
+			err = kh_fail(EINVAL, func, "pci %s: saved BAR %u (0x%08x) does not fit this function's BAR",
+				      d->name, k, v);
+	}
+	for (uint32_t i = 0; i < KVMHOST_PCI_CONFIG_SIZE && !err; i++) {
+		uint8_t keep = (uint8_t)~d->wmask[i];
+
+		if (i >= KVMHOST_PCI_BAR0 && i < KH_PCI_BARS_END)
+			continue;
+		if (i == KVMHOST_PCI_STATUS || i == KVMHOST_PCI_STATUS + 1) {
+			uint16_t dyn = KVMHOST_PCI_STATUS_INTERRUPT | KH_PCI_STATUS_W1C;
+
+			keep = (uint8_t) ~(i == KVMHOST_PCI_STATUS ? dyn : dyn >> 8);
+		}
+		if ((in[i] ^ d->cfg[i]) & keep)
+			err =
+			    kh_fail(EINVAL, func,
+				    "pci %s: saved configuration byte 0x%02x is 0x%02x, read-only 0x%02x here: another "
+				    "device or shape",
+				    d->name, i, in[i], d->cfg[i]);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}
+
+void kh_pci_dev_state_load(struct kvmhost_pci_device *d, const uint8_t in[KH_PCI_STATE_SIZE])
+{
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	for (uint32_t i = 0; i < KVMHOST_PCI_CONFIG_SIZE; i++)
+		if (i < KVMHOST_PCI_BAR0 || i >= KH_PCI_BARS_END)
+			d->cfg[i] = (uint8_t)((d->cfg[i] & ~d->wmask[i]) | (in[i] & d->wmask[i]));
+	for (uint32_t k = 0; k < KVMHOST_PCI_NUM_BARS; k++)
+		kh_bar_write_dword(d, k, kh_pci_ld32(&in[KVMHOST_PCI_BAR0 + 4 * k]));
+	for (uint32_t i = KVMHOST_PCI_STATUS; i < KVMHOST_PCI_STATUS + 2u; i++)
+		d->cfg[i] = (uint8_t)((d->cfg[i] & ~d->w1c[i]) | (in[i] & d->w1c[i]));
+	d->intx_level = in[KVMHOST_PCI_CONFIG_SIZE] ? 1 : 0;
+	err = kh_intx_update(d);
+	pthread_mutex_unlock(&d->lock);
+	if (err < 0)
+		kh_log(KVMHOST_LOG_WARN, "pci %s: restoring the INTx level: %s", d->name, kvmhost_strerror(err));
 }
 
 /* ---- guest configuration accesses ---- */

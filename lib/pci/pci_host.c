@@ -15,6 +15,7 @@
 #include <kvmhost/bus.h>
 #include <kvmhost/pci.h>
 
+#include "../bus/bus_internal.h"
 #include "pci_internal.h"
 
 #define KH_PCI_M32_BASE_DEFAULT 0xe0000000ull
@@ -39,6 +40,51 @@ struct kvmhost_pci_host {
 	uint64_t m64_base, m64_end, m64_next;
 	uint64_t io_base, io_end, io_next;
 };
+
+/* ---- what this thread is inside of ----
+ *
+ * A thread holding host->lock (a configuration access running its device's
+ * hooks and BAR moves, an add or remove) may wait for BAR callbacks in
+ * flight: a memory BAR move waits, through kvmhost_bus_unregister(), for
+ * every callback of the MMIO bus in flight, an I/O BAR move for the I/O
+ * window's callbacks (io_lock). So a thread that already holds host->lock,
+ * or runs an I/O BAR callback of the host or any callback of its MMIO bus,
+ * must not take host->lock: it would wait for itself, or for a thread that
+ * waits for it. These markers turn that into -EDEADLK. */
+static _Thread_local const struct kvmhost_pci_host *kh_pci_locked, *kh_pci_in_io;
+
+/* 0, or -EDEADLK (message set, naming @what) when this thread must not
+ * take @h's lock. */
+static int kh_host_may_lock(const struct kvmhost_pci_host *h, const char *func, const char *what)
+{
+	if (kh_pci_locked == h)
+		return kh_fail(EDEADLK, func, "pci %s: %s from inside its configuration or BAR-move hooks", h->name,
+			       what);
+	if (kh_pci_in_io == h)
+		return kh_fail(EDEADLK, func,
+			       "pci %s: %s from inside an I/O BAR callback (a BAR move may be waiting for it)", h->name,
+			       what);
+	if (kh_bus_in_callback(h->mmio))
+		return kh_fail(EDEADLK, func,
+			       "pci %s: %s from inside a callback of its MMIO bus (a BAR move may be waiting for it)",
+			       h->name, what);
+	return 0;
+}
+
+static const struct kvmhost_pci_host *kh_host_lock(struct kvmhost_pci_host *h)
+{
+	const struct kvmhost_pci_host *outer = kh_pci_locked;
+
+	pthread_mutex_lock(&h->lock);
+	kh_pci_locked = h;
+	return outer;
+}
+
+static void kh_host_unlock(struct kvmhost_pci_host *h, const struct kvmhost_pci_host *outer)
+{
+	kh_pci_locked = outer;
+	pthread_mutex_unlock(&h->lock);
+}
 
 /* ---- BAR mapping ---- */
 
@@ -129,6 +175,23 @@ static void kh_host_remap(struct kvmhost_pci_host *h, struct kvmhost_pci_device 
 	}
 }
 
+void kh_pci_host_remap_device(struct kvmhost_pci_device *d)
+{
+	struct kvmhost_pci_host *h = __atomic_load_n(&d->host, __ATOMIC_ACQUIRE);
+	const struct kvmhost_pci_host *outer;
+
+	if (!h)
+		return;
+	if (kh_host_may_lock(h, __func__, "restoring a function's BARs") < 0) {
+		kh_log(KVMHOST_LOG_WARN, "%s", kvmhost_last_error());
+		return;
+	}
+	outer = kh_host_lock(h);
+	if (d->host == h)
+		kh_host_remap(h, d);
+	kh_host_unlock(h, outer);
+}
+
 /* ---- configuration accesses ---- */
 
 /* With host->lock held: one access of @len (1, 2, 4) bytes inside a dword. */
@@ -152,7 +215,9 @@ static void kh_host_cfg(struct kvmhost_pci_host *h, uint32_t bus, uint32_t slot,
 
 static int kh_host_cf8_access(struct kvmhost_pci_host *h, uint64_t offset, uint8_t *data, uint32_t len, int is_write)
 {
+	const struct kvmhost_pci_host *outer;
 	uint32_t a, port;
+	int err;
 
 	if (offset < 4) {
 		/* CONFIG_ADDRESS takes 32-bit accesses only (Linux's type-1
@@ -162,12 +227,15 @@ static int kh_host_cf8_access(struct kvmhost_pci_host *h, uint64_t offset, uint8
 				memset(data, 0xff, len);
 			return 0;
 		}
-		pthread_mutex_lock(&h->lock);
+		err = kh_host_may_lock(h, __func__, "configuration access");
+		if (err < 0)
+			return err;
+		outer = kh_host_lock(h);
 		if (is_write)
 			h->cf8 = kh_pci_ld32(data) & 0x80fffffcu;
 		else
 			kh_pci_st32(data, h->cf8);
-		pthread_mutex_unlock(&h->lock);
+		kh_host_unlock(h, outer);
 		return 0;
 	}
 	port = (uint32_t)offset - 4;
@@ -176,14 +244,17 @@ static int kh_host_cf8_access(struct kvmhost_pci_host *h, uint64_t offset, uint8
 			memset(data, 0xff, len);
 		return 0;
 	}
-	pthread_mutex_lock(&h->lock);
+	err = kh_host_may_lock(h, __func__, "configuration access");
+	if (err < 0)
+		return err;
+	outer = kh_host_lock(h);
 	a = h->cf8;
 	if (a & KH_PCI_CFG_ENABLE)
 		kh_host_cfg(h, (a >> 16) & 0xff, (a >> 11) & 0x1f, (a >> 8) & 0x7, (a & 0xfc) | port, data, len,
 			    is_write);
 	else if (!is_write)
 		memset(data, 0xff, len);
-	pthread_mutex_unlock(&h->lock);
+	kh_host_unlock(h, outer);
 	return 0;
 }
 
@@ -202,7 +273,9 @@ static int kh_host_cf8_write(void *opaque, uint64_t offset, const void *data, ui
 
 static int kh_host_ecam_access(struct kvmhost_pci_host *h, uint64_t offset, uint8_t *data, uint32_t len, int is_write)
 {
+	const struct kvmhost_pci_host *outer;
 	uint32_t reg = (uint32_t)(offset & 0xfff);
+	int err;
 
 	if ((len != 1 && len != 2 && len != 4) || (reg & 3) + len > 4) {
 		if (!is_write)
@@ -211,9 +284,12 @@ static int kh_host_ecam_access(struct kvmhost_pci_host *h, uint64_t offset, uint
 		       offset);
 		return 0;
 	}
-	pthread_mutex_lock(&h->lock);
+	err = kh_host_may_lock(h, __func__, "configuration access");
+	if (err < 0)
+		return err;
+	outer = kh_host_lock(h);
 	kh_host_cfg(h, 0, (uint32_t)(offset >> 15) & 0x1f, (uint32_t)(offset >> 12) & 0x7, reg, data, len, is_write);
-	pthread_mutex_unlock(&h->lock);
+	kh_host_unlock(h, outer);
 	return 0;
 }
 
@@ -234,6 +310,7 @@ static int kh_host_ecam_write(void *opaque, uint64_t offset, const void *data, u
 
 static int kh_host_io_access(struct kvmhost_pci_host *h, uint64_t offset, void *data, uint32_t len, int is_write)
 {
+	const struct kvmhost_pci_host *outer;
 	uint64_t port = h->io_base + offset;
 	int err = 0, found = 0;
 
@@ -249,12 +326,15 @@ static int kh_host_io_access(struct kvmhost_pci_host *h, uint64_t offset, void *
 			    port < at || port + len > at + b->length)
 				continue;
 			found = 1;
+			outer = kh_pci_in_io;
+			kh_pci_in_io = h;
 			if (is_write)
 				err = b->write ? b->write(b->opaque, port - at, data, len) : 0;
 			else if (b->read)
 				err = b->read(b->opaque, port - at, data, len);
 			else
 				memset(data, 0xff, len);
+			kh_pci_in_io = outer;
 		}
 	}
 	pthread_rwlock_unlock(&h->io_lock);
@@ -373,6 +453,8 @@ static void kh_host_detach(struct kvmhost_pci_host *h, struct kvmhost_pci_device
 
 KVMHOST_API void kvmhost_pci_host_destroy(struct kvmhost_pci_host *host)
 {
+	const struct kvmhost_pci_host *outer;
+
 	if (!host)
 		return;
 	if (host->pio) {
@@ -381,11 +463,11 @@ KVMHOST_API void kvmhost_pci_host_destroy(struct kvmhost_pci_host *host)
 	}
 	if (host->ecam_bus)
 		(void)kvmhost_bus_unregister(host->ecam_bus, host->ecam_base);
-	pthread_mutex_lock(&host->lock);
+	outer = kh_host_lock(host);
 	for (uint32_t s = 1; s < KH_PCI_SLOTS; s++)
 		if (host->slots[s])
 			kh_host_detach(host, host->slots[s]);
-	pthread_mutex_unlock(&host->lock);
+	kh_host_unlock(host, outer);
 	if (host->bridge) {
 		host->bridge->host = NULL;
 		kvmhost_pci_device_destroy(host->bridge);
@@ -476,13 +558,17 @@ static uint64_t kh_window_take(uint64_t *next, uint64_t end, uint64_t len)
 KVMHOST_API int kvmhost_pci_host_add_device(struct kvmhost_pci_host *host, struct kvmhost_pci_device *dev, int slot)
 {
 	uint64_t m32, m64, io, addr[KVMHOST_PCI_NUM_BARS];
+	const struct kvmhost_pci_host *outer;
 	int err = 0;
 
 	if (!host || !dev)
 		return KH_FAIL(EINVAL, "host or dev is NULL");
 	if (slot != -1 && (slot < 1 || slot >= (int)KH_PCI_SLOTS))
 		return KH_FAIL(EINVAL, "%s: slot %d is not 1-31 (or -1)", host->name, slot);
-	pthread_mutex_lock(&host->lock);
+	err = kh_host_may_lock(host, __func__, "adding a device");
+	if (err < 0)
+		return err;
+	outer = kh_host_lock(host);
 	if (__atomic_load_n(&dev->host, __ATOMIC_ACQUIRE)) {
 		err = KH_FAIL(EBUSY, "%s: %s is already on a host", host->name, dev->name);
 		goto out;
@@ -533,21 +619,25 @@ KVMHOST_API int kvmhost_pci_host_add_device(struct kvmhost_pci_host *host, struc
 	kh_host_remap(host, dev);
 	err = slot;
 out:
-	pthread_mutex_unlock(&host->lock);
+	kh_host_unlock(host, outer);
 	return err;
 }
 
 KVMHOST_API int kvmhost_pci_host_remove_device(struct kvmhost_pci_host *host, struct kvmhost_pci_device *dev)
 {
+	const struct kvmhost_pci_host *outer;
 	int err = 0;
 
 	if (!host || !dev)
 		return KH_FAIL(EINVAL, "host or dev is NULL");
-	pthread_mutex_lock(&host->lock);
+	err = kh_host_may_lock(host, __func__, "removing a device");
+	if (err < 0)
+		return err;
+	outer = kh_host_lock(host);
 	if (dev->host != host || dev == host->bridge)
 		err = KH_FAIL(ENOENT, "%s: %s is not one of its devices", host->name, dev->name);
 	else
 		kh_host_detach(host, dev);
-	pthread_mutex_unlock(&host->lock);
+	kh_host_unlock(host, outer);
 	return err;
 }

@@ -5,11 +5,15 @@
  * placement and mapping on the buses).
  *
  * Locks: host->lock serialises configuration accesses, slots and BAR
- * mapping (it is held while ranges are registered on the MMIO bus, so no
- * BAR callback may take it). dev->lock guards the configuration bytes and
- * the INTx level; it is never held while calling a hook or registering a
- * range. host->io_lock (a read-write lock) guards the I/O window's view of
- * mapped I/O BARs.
+ * mapping (it is held while ranges are registered on the MMIO bus, which
+ * waits for the MMIO bus's callbacks in flight, so no callback of that bus
+ * may take it; pci_host.c's per-thread markers make such a call fail with
+ * -EDEADLK). dev->lock guards the configuration bytes and the INTx level; it
+ * is never held while calling a hook or registering a range. host->io_lock
+ * (a read-write lock) guards the I/O window's view of mapped I/O BARs; I/O
+ * BAR callbacks run under its read side. Order: host->lock, then io_lock or
+ * the MMIO bus's writer lock, then dev->lock (docs/architecture.md, "Locks
+ * and callbacks").
  */
 #ifndef KVMHOST_PCI_INTERNAL_H
 #define KVMHOST_PCI_INTERNAL_H
@@ -82,5 +86,25 @@ uint64_t kh_pci_dev_bar_addr(struct kvmhost_pci_device *dev, uint32_t bar);
 int kh_pci_dev_decode(struct kvmhost_pci_device *dev, uint32_t bar);
 /* Program a BAR's address and enable decoding, as firmware (at add). */
 void kh_pci_dev_place_bar(struct kvmhost_pci_device *dev, uint32_t bar, uint64_t addr);
+
+/*
+ * Migration state of a function's header, for the models that serialise
+ * themselves (virtio-pci): the 256 configuration bytes as the guest left
+ * them, then u8 INTx level, u8 pad[3]. check() refuses, naming @func, a
+ * state whose read-only bytes (identity, capability list, BAR type and size
+ * bits) differ from this function's, or with bad padding: another device
+ * model or shape. load() (a checked state only) writes the writable bytes
+ * (write masks, BAR address bits, Status's write-1-to-clear bits) and the
+ * INTx level (driving the line); then kh_pci_host_remap_device() maps the
+ * BARs where they now say (bar_moved hooks run: the caller holds no lock a
+ * hook takes). Only on a function the guest is not accessing (a restore).
+ */
+#define KH_PCI_STATE_SIZE (KVMHOST_PCI_CONFIG_SIZE + 4u)
+void kh_pci_dev_state_save(struct kvmhost_pci_device *dev, uint8_t out[KH_PCI_STATE_SIZE]);
+int kh_pci_dev_state_check(struct kvmhost_pci_device *dev, const uint8_t in[KH_PCI_STATE_SIZE], const char *func);
+/* The registers and the INTx level (dev->lock only; no BAR mapping). */
+void kh_pci_dev_state_load(struct kvmhost_pci_device *dev, const uint8_t in[KH_PCI_STATE_SIZE]);
+/* pci_host.c: map the function's BARs where its registers say (host->lock; no-op off a host). */
+void kh_pci_host_remap_device(struct kvmhost_pci_device *dev);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include <kvmhost/virtio/device.h>
 
+#include "transport_internal.h"
 #include "virtio_internal.h"
 
 #define BIT(b) KVMHOST_VIRTIO_BIT(b)
@@ -66,6 +67,8 @@ struct kvmhost_virtio_device {
 	char reason[KH_VDEV_REASON_MAX];
 	struct kvmhost_virtio_transport_ops tops;
 	void *topaque;
+	const struct kh_vt_state_ops *tsops; /* the transport's own state, or NULL */
+	void *tsopaque;
 };
 
 /* ---- interrupts and needs-reset ---- */
@@ -239,6 +242,26 @@ KVMHOST_API int kvmhost_virtio_device_set_transport(struct kvmhost_virtio_device
 	dev->topaque = ops ? opaque : NULL;
 	pthread_mutex_unlock(&dev->aux_lock);
 	return 0;
+}
+
+void kh_virtio_device_set_transport_state(struct kvmhost_virtio_device *dev, const struct kh_vt_state_ops *ops,
+					  void *opaque)
+{
+	pthread_mutex_lock(&dev->aux_lock);
+	dev->tsops = ops;
+	dev->tsopaque = ops ? opaque : NULL;
+	pthread_mutex_unlock(&dev->aux_lock);
+}
+
+static const struct kh_vt_state_ops *kh_vdev_tstate(struct kvmhost_virtio_device *dev, void **opaque)
+{
+	const struct kh_vt_state_ops *ops;
+
+	pthread_mutex_lock(&dev->aux_lock);
+	ops = dev->tsops;
+	*opaque = dev->tsopaque;
+	pthread_mutex_unlock(&dev->aux_lock);
+	return ops;
 }
 
 KVMHOST_API uint32_t kvmhost_virtio_device_id(struct kvmhost_virtio_device *dev)
@@ -646,6 +669,39 @@ KVMHOST_API int kvmhost_virtio_device_notify_used(struct kvmhost_virtio_device *
 	return 1;
 }
 
+KVMHOST_API int kvmhost_virtio_device_kick_queues(struct kvmhost_virtio_device *dev, uint32_t flags)
+{
+	uint64_t active[(KVMHOST_VIRTIO_QUEUES_MAX + 63) / 64] = {0};
+	uint8_t status;
+	int n = 0, err = 0;
+
+	if (!dev)
+		return KH_FAIL(EINVAL, "dev is NULL");
+	if (flags & ~KVMHOST_VIRTIO_KICK_NOTIFY)
+		return KH_FAIL(EINVAL, "unknown flags 0x%x", flags);
+	pthread_mutex_lock(&dev->state_lock);
+	status = atomic_load(&dev->status);
+	if ((status & S_DRIVER_OK) && !(status & S_FAILED) && !atomic_load(&dev->needs_reset))
+		for (uint16_t i = 0; i < dev->num_queues; i++)
+			if (kh_vq_rearm(dev->queues[i]) == 1) {
+				active[i / 64] |= 1ull << (i % 64);
+				n++;
+			}
+	pthread_mutex_unlock(&dev->state_lock);
+	/* Outside state_lock, as when the device raises them and when a driver kicks. */
+	for (uint16_t i = 0; i < dev->num_queues; i++) {
+		int r;
+
+		if (!(active[i / 64] & (1ull << (i % 64))))
+			continue;
+		if ((r = kh_vdev_raise(dev, 0, i)) < 0 && err == 0)
+			err = kh_fail(-r, __func__, "device %s: queue %u interrupt failed", dev->name, i);
+		if (flags & KVMHOST_VIRTIO_KICK_NOTIFY)
+			(void)kvmhost_virtio_device_queue_notify(dev, i);
+	}
+	return err < 0 ? err : n;
+}
+
 KVMHOST_API int kvmhost_virtio_device_set_needs_reset(struct kvmhost_virtio_device *dev, const char *reason)
 {
 	if (!dev)
@@ -677,9 +733,14 @@ KVMHOST_API int kvmhost_virtio_device_needs_reset(struct kvmhost_virtio_device *
  *   per queue: u32 size, u64 desc, u64 driver, u64 device, u64 features,
  *           u8 enabled, u8 broken, u8 notify, u8 avail_wrap, u8 used_wrap,
  *           u8 pad, u16 avail_idx, u16 used_idx, char reason[160]
- *   then device_len bytes of the device's own state. */
+ *   then device_len bytes of the device's own state;
+ *   version 2 only: u32 transport kind (KH_VT_STATE_*; 0 none), u32 length,
+ *           then that many bytes of the transport's own state.
+ * A device with a transport that has state writes version 2, any other
+ * version 1; both are read. */
 #define KH_VDEV_MAGIC	 0x5344564bu /* "KVDS" */
 #define KH_VDEV_VERSION	 KVMHOST_VIRTIO_DEVICE_STATE_VERSION
+#define KH_VDEV_V1	 1u
 #define KH_VDEV_HDR_SIZE (4 + 4 + 4 + 2 + 1 + 1 + 8 + 8 + 1 + 3 + 4 + KH_VDEV_REASON_MAX + 4)
 #define KH_VDEV_Q_SIZE	 (4 + 8 * 4 + 6 + 2 + 2 + KH_VQ_REASON_MAX)
 
@@ -722,6 +783,15 @@ static size_t kh_vdev_device_len(struct kvmhost_virtio_device *dev)
 	return dev->ops.state_size ? dev->ops.state_size(dev->opaque) : 0;
 }
 
+/* Bytes of the transport's part (its 8-byte head included), 0 without one. */
+static size_t kh_vdev_transport_len(struct kvmhost_virtio_device *dev)
+{
+	void *opaque;
+	const struct kh_vt_state_ops *ts = kh_vdev_tstate(dev, &opaque);
+
+	return ts ? 8 + ts->size(opaque) : 0;
+}
+
 KVMHOST_API int kvmhost_virtio_device_state_size(struct kvmhost_virtio_device *dev)
 {
 	size_t n;
@@ -729,7 +799,8 @@ KVMHOST_API int kvmhost_virtio_device_state_size(struct kvmhost_virtio_device *d
 	if (!dev)
 		return KH_FAIL(EINVAL, "dev is NULL");
 	pthread_mutex_lock(&dev->state_lock);
-	n = KH_VDEV_HDR_SIZE + (size_t)dev->num_queues * KH_VDEV_Q_SIZE + kh_vdev_device_len(dev);
+	n = KH_VDEV_HDR_SIZE + (size_t)dev->num_queues * KH_VDEV_Q_SIZE + kh_vdev_device_len(dev) +
+	    kh_vdev_transport_len(dev);
 	pthread_mutex_unlock(&dev->state_lock);
 	if (n > INT32_MAX)
 		return KH_FAIL(EOVERFLOW, "device %s: state of %zu bytes is too large", dev->name, n);
@@ -741,15 +812,20 @@ KVMHOST_API int kvmhost_virtio_device_save(struct kvmhost_virtio_device *dev, vo
 	struct kh_blob b = {.w = buf, .len = len};
 	struct kh_vq_state *qs = NULL;
 	char reason[KH_VDEV_REASON_MAX];
-	size_t dlen, total;
+	const struct kh_vt_state_ops *ts;
+	void *tso;
+	size_t dlen, tlen = 0, total;
 	int err = 0;
 
 	if (!dev || !buf)
 		return KH_FAIL(EINVAL, "dev or buf is NULL");
+	ts = kh_vdev_tstate(dev, &tso);
+	if (ts)
+		tlen = ts->size(tso);
 	pthread_mutex_lock(&dev->state_lock);
 	dlen = kh_vdev_device_len(dev);
-	total = KH_VDEV_HDR_SIZE + (size_t)dev->num_queues * KH_VDEV_Q_SIZE + dlen;
-	if (total > INT32_MAX || dlen > UINT32_MAX) {
+	total = KH_VDEV_HDR_SIZE + (size_t)dev->num_queues * KH_VDEV_Q_SIZE + dlen + (ts ? 8 + tlen : 0);
+	if (total > INT32_MAX || dlen > UINT32_MAX || tlen > UINT32_MAX) {
 		err = KH_FAIL(EOVERFLOW, "device %s: state too large", dev->name);
 		goto out;
 	}
@@ -771,7 +847,7 @@ KVMHOST_API int kvmhost_virtio_device_save(struct kvmhost_virtio_device *dev, vo
 	memcpy(reason, dev->reason, sizeof(reason));
 	pthread_mutex_unlock(&dev->aux_lock);
 	kh_put(&b, KH_VDEV_MAGIC, 4);
-	kh_put(&b, KH_VDEV_VERSION, 4);
+	kh_put(&b, ts ? KH_VDEV_VERSION : KH_VDEV_V1, 4);
 	kh_put(&b, dev->device_id, 4);
 	kh_put(&b, dev->num_queues, 2);
 	kh_put(&b, atomic_load(&dev->status), 1);
@@ -813,15 +889,24 @@ KVMHOST_API int kvmhost_virtio_device_save(struct kvmhost_virtio_device *dev, vo
 		}
 		b.off += dlen;
 	}
-	err = (int)b.off;
+	if (ts) {
+		kh_put(&b, ts->kind, 4);
+		kh_put(&b, tlen, 4);
+	}
+	err = (int)(b.off + tlen);
 out:
 	pthread_mutex_unlock(&dev->state_lock);
 	free(qs);
+	/* The transport's registers are under its own locks, which it holds
+	 * while calling into the framework: taken after state_lock is dropped. */
+	if (err >= 0 && ts)
+		ts->save(tso, b.w + b.off);
 	return err;
 }
 
 /* With state_lock held, on a reset device: parse, check, apply. */
-static int kh_vdev_restore_locked(struct kvmhost_virtio_device *dev, const void *buf, size_t len, const char *func)
+static int kh_vdev_restore_locked(struct kvmhost_virtio_device *dev, const void *buf, size_t len, const char *func,
+				  int *activate)
 {
 	struct kh_blob b = {.r = buf, .len = len};
 	struct kh_vq_state *qs;
@@ -835,7 +920,7 @@ static int kh_vdev_restore_locked(struct kvmhost_virtio_device *dev, const void 
 		return kh_fail(EINVAL, func, "state of %zu bytes is shorter than its header", len);
 	if (kh_get(&b, 4) != KH_VDEV_MAGIC)
 		return kh_fail(EINVAL, func, "not a virtio device state (bad magic)");
-	if (kh_get(&b, 4) != KH_VDEV_VERSION)
+	if (kh_get(&b, 4) - KH_VDEV_V1 > KH_VDEV_VERSION - KH_VDEV_V1)
 		return kh_fail(EINVAL, func, "virtio device state of an unknown version");
 	if (kh_get(&b, 4) != dev->device_id)
 		return kh_fail(EINVAL, func, "state of another device type (this one is %u)", dev->device_id);
@@ -932,27 +1017,98 @@ static int kh_vdev_restore_locked(struct kvmhost_virtio_device *dev, const void 
 		atomic_store(&dev->needs_reset, 1);
 		pthread_mutex_unlock(&dev->aux_lock);
 	}
-	if ((status & S_DRIVER_OK) && dev->ops.activate) {
-		err = dev->ops.activate(dev->opaque, dev, negotiated);
-		if (err < 0)
-			err = kh_fail(-err, func, "device %s: activation after restore failed", dev->name);
-	}
+	*activate = (status & S_DRIVER_OK) && dev->ops.activate;
 out:
 	free(qs);
 	return err;
 }
 
+static uint32_t kh_ld32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/*
+ * Before anything changes: find where the device's part of the blob ends
+ * (*dev_len) and check the transport's part (version 2), which must be of
+ * the kind of the transport this device is on. Sets *tstate to it (NULL:
+ * none to load).
+ */
+static int kh_vdev_restore_split(struct kvmhost_virtio_device *dev, const uint8_t *buf, size_t len,
+				 const struct kh_vt_state_ops *ts, void *tso, size_t *dev_len, const uint8_t **tstate,
+				 const char *func)
+{
+	static const char *const kinds[] = {"none", "virtio-mmio", "virtio-pci"};
+	uint32_t version, kind, tlen;
+	size_t base;
+
+	*dev_len = len;
+	*tstate = NULL;
+	if (len < KH_VDEV_HDR_SIZE)
+		return kh_fail(EINVAL, func, "state of %zu bytes is shorter than its header", len);
+	if (kh_ld32(buf) != KH_VDEV_MAGIC)
+		return kh_fail(EINVAL, func, "not a virtio device state (bad magic)");
+	version = kh_ld32(buf + 4);
+	if (version == KH_VDEV_V1)
+		return 0;
+	if (version != KH_VDEV_VERSION)
+		return kh_fail(EINVAL, func, "virtio device state of an unknown version");
+	if ((uint32_t)(buf[12] | buf[13] << 8) != dev->num_queues)
+		return kh_fail(EINVAL, func, "state has another number of queues (this device has %u)",
+			       dev->num_queues);
+	base = KH_VDEV_HDR_SIZE + (size_t)dev->num_queues * KH_VDEV_Q_SIZE + kh_ld32(buf + KH_VDEV_HDR_SIZE - 4);
+	if (len < base || len - base < 8)
+		return kh_fail(EINVAL, func, "state of %zu bytes is shorter than its contents", len);
+	kind = kh_ld32(buf + base);
+	tlen = kh_ld32(buf + base + 4);
+	if (len - base - 8 != tlen)
+		return kh_fail(EINVAL, func, "state of %zu bytes does not match its contents (transport part of %u)",
+			       len, tlen);
+	*dev_len = base;
+	if (kind == 0 && tlen == 0)
+		return 0;
+	if (!ts || ts->kind != kind)
+		return kh_fail(EINVAL, func, "device %s: state of a %s transport, this device is on %s", dev->name,
+			       kind < KH_ARRAY_SIZE(kinds) ? kinds[kind] : "unknown", kinds[ts ? ts->kind : 0]);
+	if (ts->check(tso, buf + base + 8, tlen, func) < 0)
+		return -EINVAL;
+	*tstate = buf + base + 8;
+	return 0;
+}
+
 KVMHOST_API int kvmhost_virtio_device_restore(struct kvmhost_virtio_device *dev, const void *buf, size_t len)
 {
-	int err;
+	const struct kh_vt_state_ops *ts;
+	const uint8_t *tstate;
+	size_t dev_len;
+	void *tso;
+	int err, activate = 0;
 
 	if (!dev || !buf)
 		return KH_FAIL(EINVAL, "dev or buf is NULL");
+	ts = kh_vdev_tstate(dev, &tso);
+	err = kh_vdev_restore_split(dev, buf, len, ts, tso, &dev_len, &tstate, __func__);
 	pthread_mutex_lock(&dev->state_lock);
 	kh_vdev_reset_locked(dev);
-	err = kh_vdev_restore_locked(dev, buf, len, __func__);
+	if (err == 0)
+		err = kh_vdev_restore_locked(dev, buf, dev_len, __func__, &activate);
 	if (err < 0)
 		kh_vdev_reset_locked(dev); /* no half-restored device */
+	pthread_mutex_unlock(&dev->state_lock);
+	if (err < 0)
+		return err;
+	/* The transport's registers (its own locks, outside state_lock) before the device
+	 * activates: whatever the device signals from then on goes where the driver said. */
+	if (tstate)
+		ts->load(tso, tstate);
+	if (!activate)
+		return 0;
+	pthread_mutex_lock(&dev->state_lock);
+	err = dev->ops.activate(dev->opaque, dev, dev->negotiated);
+	if (err < 0) {
+		err = kh_fail(-err, __func__, "device %s: activation after restore failed", dev->name);
+		kh_vdev_reset_locked(dev);
+	}
 	pthread_mutex_unlock(&dev->state_lock);
 	return err;
 }

@@ -829,6 +829,27 @@ KVMHOST_API int kvmhost_virtq_chain_write(const struct kvmhost_virtq_chain *chai
 
 /* ---- migration ---- */
 
+int kh_vq_rearm(struct kvmhost_virtq *q)
+{
+	int active;
+
+	kh_vq_lock(q);
+	active = q->enabled && !q->broken;
+	if (active) {
+		/* Write the driver's view again (EVENT_IDX: avail_event at the
+		 * next entry to pop; otherwise the NO_NOTIFY flag cleared) when
+		 * the device wants kicks. */
+		if (q->notify)
+			(void)(q->packed ? kh_vq_packed_set_notify(q, 1) : kh_vq_split_set_notify(q, 1));
+		/* An interrupt now covers everything used so far. */
+		q->signalled_used = q->used_idx;
+		q->pending_used = 0;
+		q->pending_slots = 0;
+	}
+	kh_vq_unlock(q);
+	return active;
+}
+
 int kh_vq_get_state(struct kvmhost_virtq *q, struct kh_vq_state *s, const char *func)
 {
 	int err = 0;

@@ -13,6 +13,33 @@
 #include <kvmhost/virtio/mmio.h>
 #include <kvmhost/virtio/pci.h>
 
+/* ---- transport state in the device's migration blob (device.c) ---- */
+
+#define KH_VT_STATE_MMIO 1u
+#define KH_VT_STATE_PCI	 2u
+
+/*
+ * How a transport saves its own registers with the device's state
+ * (kvmhost_virtio_device_save() appends them; restore loads them after the
+ * device's and the queues' state, before the device activates). Every op
+ * runs with no framework lock held, on a device the guest is not accessing.
+ */
+struct kh_vt_state_ops {
+	uint32_t kind; /* KH_VT_STATE_* */
+	/* Bytes of the state: constant for a transport (no lock taken). */
+	size_t (*size)(void *opaque);
+	/* Write exactly size() bytes. */
+	void (*save)(void *opaque, uint8_t *buf);
+	/* 0, or -errno with a message naming @func: @len bytes that load() may take. Changes nothing. */
+	int (*check)(void *opaque, const uint8_t *buf, size_t len, const char *func);
+	/* Take checked bytes. */
+	void (*load)(void *opaque, const uint8_t *buf);
+};
+
+/* Install (@ops static, with @opaque) or remove (NULL) a transport's state ops. */
+void kh_virtio_device_set_transport_state(struct kvmhost_virtio_device *dev, const struct kh_vt_state_ops *ops,
+					  void *opaque);
+
 /* ---- virtio-mmio ---- */
 
 /* The device behind the transport. */

@@ -336,6 +336,84 @@ static int kh_mmio_write(void *opaque, uint64_t offset, const void *data, uint32
 	return 0;
 }
 
+/* ---- migration state (in the device's blob: transport_internal.h) ---- */
+
+/* u32 DeviceFeaturesSel, DriverFeaturesSel, QueueSel, SHMSel, InterruptStatus; little-endian. */
+#define KH_MMIO_STATE_SIZE 20u
+
+static size_t kh_mmio_state_size(void *opaque)
+{
+	(void)opaque;
+	return KH_MMIO_STATE_SIZE;
+}
+
+static void kh_mmio_st32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t kh_mmio_ld32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void kh_mmio_state_save(void *opaque, uint8_t *buf)
+{
+	struct kvmhost_virtio_mmio *m = opaque;
+
+	pthread_mutex_lock(&m->lock);
+	kh_mmio_st32(buf, m->dev_features_sel);
+	kh_mmio_st32(buf + 4, m->drv_features_sel);
+	kh_mmio_st32(buf + 8, m->queue_sel);
+	kh_mmio_st32(buf + 12, m->shm_sel);
+	pthread_mutex_lock(&m->irq_lock);
+	kh_mmio_st32(buf + 16, m->isr);
+	pthread_mutex_unlock(&m->irq_lock);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int kh_mmio_state_check(void *opaque, const uint8_t *buf, size_t len, const char *func)
+{
+	struct kvmhost_virtio_mmio *m = opaque;
+	uint32_t isr;
+
+	if (len != KH_MMIO_STATE_SIZE)
+		return kh_fail(EINVAL, func, "virtio-mmio %s: transport state of %zu bytes, not %u", m->name, len,
+			       KH_MMIO_STATE_SIZE);
+	isr = kh_mmio_ld32(buf + 16);
+	if (isr & ~(uint32_t)(KVMHOST_VIRTIO_MMIO_INT_VRING | KVMHOST_VIRTIO_MMIO_INT_CONFIG))
+		return kh_fail(EINVAL, func, "virtio-mmio %s: bad InterruptStatus 0x%x in the transport state", m->name,
+			       isr);
+	return 0;
+}
+
+static void kh_mmio_state_load(void *opaque, const uint8_t *buf)
+{
+	struct kvmhost_virtio_mmio *m = opaque;
+
+	pthread_mutex_lock(&m->lock);
+	m->dev_features_sel = kh_mmio_ld32(buf);
+	m->drv_features_sel = kh_mmio_ld32(buf + 4);
+	m->queue_sel = kh_mmio_ld32(buf + 8);
+	m->shm_sel = kh_mmio_ld32(buf + 12);
+	pthread_mutex_lock(&m->irq_lock);
+	m->isr = kh_mmio_ld32(buf + 16);
+	if (kh_mmio_update_line(m) < 0)
+		kh_log(KVMHOST_LOG_WARN, "virtio-mmio %s: restoring the interrupt line: %s", m->name,
+		       kvmhost_last_error());
+	pthread_mutex_unlock(&m->irq_lock);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static const struct kh_vt_state_ops kh_mmio_state_ops = {
+    .kind = KH_VT_STATE_MMIO,
+    .size = kh_mmio_state_size,
+    .save = kh_mmio_state_save,
+    .check = kh_mmio_state_check,
+    .load = kh_mmio_state_load,
+};
+
 /* ---- object ---- */
 
 KVMHOST_API int kvmhost_virtio_mmio_create(struct kvmhost_virtio_device *dev,
@@ -387,6 +465,7 @@ KVMHOST_API int kvmhost_virtio_mmio_create(struct kvmhost_virtio_device *dev,
 		kvmhost_virtio_mmio_destroy(m);
 		return err;
 	}
+	kh_virtio_device_set_transport_state(dev, &kh_mmio_state_ops, m);
 	*out = m;
 	return 0;
 }
@@ -397,6 +476,7 @@ KVMHOST_API void kvmhost_virtio_mmio_destroy(struct kvmhost_virtio_mmio *mmio)
 		return;
 	if (mmio->bus)
 		(void)kvmhost_bus_unregister(mmio->bus, mmio->base);
+	kh_virtio_device_set_transport_state(mmio->dev, NULL, NULL);
 	(void)kvmhost_virtio_device_set_transport(mmio->dev, NULL, NULL);
 	pthread_mutex_destroy(&mmio->lock);
 	pthread_mutex_destroy(&mmio->irq_lock);

@@ -553,6 +553,149 @@ static void kh_vpci_bar_moved(void *opaque, uint32_t bar, uint64_t old_addr, uin
 	pthread_mutex_unlock(&p->irq_lock);
 }
 
+/* ---- migration state (in the device's blob: transport_internal.h) ---- */
+
+/*
+ * Layout, little-endian: u16 num_queues, u16 MSI-X vectors (0 without
+ * MSI-X), u32 BAR 0 size (the shape, checked), the PCI function
+ * (KH_PCI_STATE_SIZE: configuration space as the guest left it, INTx
+ * level), u32 device_feature_select, u32 driver_feature_select, u32
+ * driver_feature[2] (as the driver wrote them), u16 queue_select, u16
+ * config_msix_vector, u8 ISR, u8 pad[3], u16 queue_msix_vector[num_queues],
+ * then with MSI-X the table and the pending bit array (msix_internal.h).
+ */
+#define KH_VPCI_STATE_HEAD  8u
+#define KH_VPCI_STATE_REGS  24u
+#define KH_VPCI_STATE_FIXED (KH_VPCI_STATE_HEAD + KH_PCI_STATE_SIZE + KH_VPCI_STATE_REGS)
+
+static uint16_t kh_ld16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static size_t kh_vpci_state_size(void *opaque)
+{
+	struct kvmhost_virtio_pci *p = opaque;
+
+	return KH_VPCI_STATE_FIXED + 2u * p->num_queues + (p->has_msix ? kh_msix_state_size(p->msix.nvec) : 0);
+}
+
+static void kh_vpci_state_save(void *opaque, uint8_t *buf)
+{
+	struct kvmhost_virtio_pci *p = opaque;
+	uint8_t *o = buf;
+
+	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->irq_lock);
+	kh_st16(o, p->num_queues);
+	kh_st16(o + 2, p->has_msix ? p->msix.nvec : 0);
+	kh_pci_st32(o + 4, (uint32_t)p->bar_size);
+	o += KH_VPCI_STATE_HEAD;
+	kh_pci_dev_state_save(p->pdev, o);
+	o += KH_PCI_STATE_SIZE;
+	kh_pci_st32(o, p->dfselect);
+	kh_pci_st32(o + 4, p->gfselect);
+	kh_pci_st32(o + 8, p->guest_features[0]);
+	kh_pci_st32(o + 12, p->guest_features[1]);
+	kh_st16(o + 16, p->queue_select);
+	kh_st16(o + 18, p->config_vector);
+	o[20] = p->isr;
+	o[21] = o[22] = o[23] = 0;
+	o += KH_VPCI_STATE_REGS;
+	for (uint16_t i = 0; i < p->num_queues; i++, o += 2)
+		kh_st16(o, p->queue_vectors[i]);
+	if (p->has_msix)
+		kh_msix_state_save(&p->msix, o);
+	pthread_mutex_unlock(&p->irq_lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* A vector register's value: one of the table's entries, or none. */
+static int kh_vpci_vector_ok(const struct kvmhost_virtio_pci *p, uint16_t v)
+{
+	return v == NO_VECTOR || (p->has_msix && v < p->msix.nvec);
+}
+
+static int kh_vpci_state_check(void *opaque, const uint8_t *buf, size_t len, const char *func)
+{
+	struct kvmhost_virtio_pci *p = opaque;
+	const uint8_t *r;
+	uint16_t nvec = p->has_msix ? p->msix.nvec : 0;
+
+	if (len != kh_vpci_state_size(p))
+		return kh_fail(EINVAL, func, "virtio-pci %s: transport state of %zu bytes, this transport's has %zu",
+			       p->name, len, kh_vpci_state_size(p));
+	if (kh_ld16(buf) != p->num_queues || kh_ld16(buf + 2) != nvec || kh_pci_ld32(buf + 4) != p->bar_size)
+		return kh_fail(EINVAL, func,
+			       "virtio-pci %s: transport state of %u queues, %u MSI-X vectors and a 0x%x-byte BAR; "
+			       "this one has %u, %u and 0x%llx",
+			       p->name, kh_ld16(buf), kh_ld16(buf + 2), kh_pci_ld32(buf + 4), p->num_queues, nvec,
+			       (unsigned long long)p->bar_size);
+	if (kh_pci_dev_state_check(p->pdev, buf + KH_VPCI_STATE_HEAD, func) < 0)
+		return -EINVAL;
+	r = buf + KH_VPCI_STATE_HEAD + KH_PCI_STATE_SIZE;
+	if ((r[20] & ~(KVMHOST_VIRTIO_PCI_ISR_QUEUE | KVMHOST_VIRTIO_PCI_ISR_CONFIG)) || r[21] || r[22] || r[23])
+		return kh_fail(EINVAL, func, "virtio-pci %s: bad ISR 0x%02x or padding in the transport state", p->name,
+			       r[20]);
+	if (!kh_vpci_vector_ok(p, kh_ld16(r + 18)))
+		return kh_fail(EINVAL, func, "virtio-pci %s: config vector %u is not an MSI-X entry (%u)", p->name,
+			       kh_ld16(r + 18), nvec);
+	r += KH_VPCI_STATE_REGS;
+	for (uint16_t i = 0; i < p->num_queues; i++)
+		if (!kh_vpci_vector_ok(p, kh_ld16(r + 2u * i)))
+			return kh_fail(EINVAL, func, "virtio-pci %s: queue %u's vector %u is not an MSI-X entry (%u)",
+				       p->name, i, kh_ld16(r + 2u * i), nvec);
+	if (p->has_msix && kh_msix_state_check(&p->msix, r + 2u * p->num_queues) < 0)
+		return kh_fail(EINVAL, func,
+			       "virtio-pci %s: MSI-X table with reserved Vector Control bits or pending bits past "
+			       "vector %u",
+			       p->name, nvec - 1u);
+	return 0;
+}
+
+static void kh_vpci_state_load(void *opaque, const uint8_t *buf)
+{
+	struct kvmhost_virtio_pci *p = opaque;
+	const uint8_t *r = buf + KH_VPCI_STATE_HEAD + KH_PCI_STATE_SIZE;
+	uint8_t ctl[2];
+
+	pthread_mutex_lock(&p->lock);
+	p->dfselect = kh_pci_ld32(r);
+	p->gfselect = kh_pci_ld32(r + 4);
+	p->guest_features[0] = kh_pci_ld32(r + 8);
+	p->guest_features[1] = kh_pci_ld32(r + 12);
+	p->queue_select = kh_ld16(r + 16);
+	pthread_mutex_lock(&p->irq_lock);
+	kh_pci_dev_state_load(p->pdev, buf + KH_VPCI_STATE_HEAD);
+	p->config_vector = kh_ld16(r + 18);
+	p->isr = r[20];
+	r += KH_VPCI_STATE_REGS;
+	for (uint16_t i = 0; i < p->num_queues; i++)
+		p->queue_vectors[i] = kh_ld16(r + 2u * i);
+	if (p->has_msix) {
+		kh_msix_state_load(&p->msix, r + 2u * p->num_queues);
+		if (kvmhost_pci_device_config_get(p->pdev, p->cap_msix + 2u, ctl, 2) == 0)
+			(void)kh_msix_set_control(&p->msix, (uint16_t)(ctl[0] | ctl[1] << 8));
+		/* Every entry to the wiring (MSI routes) as it is now; pending
+		 * ones that may go out now go. */
+		for (uint16_t v = 0; v < p->msix.nvec; v++)
+			p->reported[v].valid = 0;
+		kh_vpci_sync_all(p);
+	}
+	pthread_mutex_unlock(&p->irq_lock);
+	pthread_mutex_unlock(&p->lock);
+	/* BAR 0 where the guest left it: the ioeventfds follow (bar_moved takes irq_lock). */
+	kh_pci_host_remap_device(p->pdev);
+}
+
+static const struct kh_vt_state_ops kh_vpci_state_ops = {
+    .kind = KH_VT_STATE_PCI,
+    .size = kh_vpci_state_size,
+    .save = kh_vpci_state_save,
+    .check = kh_vpci_state_check,
+    .load = kh_vpci_state_load,
+};
+
 /* ---- object ---- */
 
 static uint32_t kh_vpci_class(uint32_t device_id)
@@ -726,6 +869,8 @@ KVMHOST_API int kvmhost_virtio_pci_create(struct kvmhost_virtio_device *dev,
 	err = kh_vpci_build(p, &o);
 	if (err == 0)
 		err = kvmhost_virtio_device_set_transport(dev, &kh_vpci_transport_ops, p);
+	if (err == 0)
+		kh_virtio_device_set_transport_state(dev, &kh_vpci_state_ops, p);
 	if (err < 0) {
 		char msg[256];
 
@@ -743,6 +888,7 @@ KVMHOST_API void kvmhost_virtio_pci_destroy(struct kvmhost_virtio_pci *vpci)
 		return;
 	/* Off the bus first: no BAR or config access runs after this. */
 	kvmhost_pci_device_destroy(vpci->pdev);
+	kh_virtio_device_set_transport_state(vpci->vdev, NULL, NULL);
 	if (kvmhost_virtio_device_set_transport(vpci->vdev, NULL, NULL) < 0)
 		kh_log(KVMHOST_LOG_DEBUG, "virtio-pci %s: disconnect failed", vpci->name);
 	if (vpci->has_msix)

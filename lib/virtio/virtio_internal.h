@@ -227,6 +227,12 @@ int kh_vq_packed_set_notify(struct kvmhost_virtq *q, int enable);
 
 /* For the device framework. */
 void kh_vq_set_broken_hook(struct kvmhost_virtq *q, kh_vq_broken_fn fn, void *opaque);
+/* After a restore or a resume, on an enabled, unbroken queue (else nothing
+ * happens and it returns 0): publish the notification state the device
+ * wants again (EVENT_IDX re-armed at the next entry to pop) and count
+ * everything used so far as signalled (the caller raises the interrupt).
+ * Returns 1. */
+int kh_vq_rearm(struct kvmhost_virtq *q);
 /* Snapshot a queue for migration: -EBUSY while chains are in flight. */
 int kh_vq_get_state(struct kvmhost_virtq *q, struct kh_vq_state *s, const char *func);
 /* Restore a snapshot into a reset queue, re-checking the layout of an enabled

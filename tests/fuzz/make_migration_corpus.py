@@ -3,7 +3,8 @@
 valid streams in the format of docs/migration.md for a 2-vCPU machine with 1 MiB of RAM
 at 1 MiB (header with CPU feature words, config, memory sections with data and zero
 ranges, a VM section with the x86 items, two vCPU sections, an empty device container,
-an optional virtio section, the end marker), and a few damaged ones. Small (a few KiB).
+an optional virtio section, the end marker), format 1.1 diff snapshots (the header's
+lineage block), and a few damaged ones. Small (a few KiB each).
 Run from anywhere: python3 tests/fuzz/make_migration_corpus.py
 """
 import os
@@ -19,17 +20,22 @@ def crc(b):
     return zlib.crc32(b) & 0xFFFFFFFF
 
 
-def header(features=((1, 0, 2, 0x1), (7, 0, 1, 0x9)), major=1, arch=1):
-    body = struct.pack("<IHHIIIIII", 0x534D484B, major, 0, 32 + 16 * len(features) + 4, arch, 100, 0, 4096,
-                       len(features))
+def header(features=((1, 0, 2, 0x1), (7, 0, 1, 0x9)), major=1, arch=1, lineage=None, flags=0, minor=0):
+    """lineage (format 1.1): (id, base, parent, generation), 16-byte ids; sets flag bit 2 (LINEAGE)."""
+    if lineage:
+        flags |= 4
+    size = 32 + 16 * len(features) + (56 if lineage else 0) + 4
+    body = struct.pack("<IHHIIIIII", 0x534D484B, major, minor, size, arch, 100, flags, 4096, len(features))
     for f in features:
         body += struct.pack("<IIII", *f)
+    if lineage:
+        body += lineage[0] + lineage[1] + lineage[2] + struct.pack("<II", lineage[3], 0)
     return body + struct.pack("<I", crc(body))
 
 
 class Stream:
-    def __init__(self):
-        self.b = header()
+    def __init__(self, **kw):
+        self.b = header(**kw)
         self.sections = 0
         self.vcpus = 0
         self.data = 0
@@ -92,11 +98,11 @@ def devices():
     return h + struct.pack("<I", crc(h))
 
 
-def full(virtio=False, fpu=False, passes=1):
-    s = Stream()
+def full(virtio=False, fpu=False, passes=1, records=None, **kw):
+    s = Stream(**kw)
     s.config()
     for i in range(passes):
-        s.memory([(RAM_GPA, 1, 0, 0x90 + i), (RAM_GPA + 4096, 255, 1, 0)])
+        s.memory(records or [(RAM_GPA, 1, 0, 0x90 + i), (RAM_GPA + 4096, 255, 1, 0)])
     s.section(3, vm_payload())
     s.section(4, vcpu_payload(fpu), 0)
     s.section(4, vcpu_payload(fpu), 1)
@@ -134,6 +140,25 @@ def main():
     s.config()
     s.memory([(RAM_GPA + RAM_SIZE - 4096, 2, 1, 0)])
     write("past_ram", s.b)
+    # Format 1.1 diff snapshots. The fuzz target accepts a diff (header flag bit 3) when the input's size has bit 1
+    # set, and expects a virtio section when bit 0 is: pad() makes the size what a seed needs.
+    base_id, diff1_id, diff2_id = bytes(range(1, 17)), bytes(range(17, 33)), bytes(range(33, 49))
+    zero = bytes(16)
+
+    def pad(data, size_mod4):
+        while len(data) % 4 != size_mod4:
+            data += b"\0"
+        return data
+
+    diff_records = [(RAM_GPA + 8 * 4096, 2, 0, 0xA1), (RAM_GPA + 64 * 4096, 1, 1, 0)]
+    write("base_lineage", pad(full(lineage=(base_id, base_id, zero, 0), minor=1), 0))
+    write("diff1", pad(full(lineage=(diff1_id, base_id, base_id, 1), flags=8, minor=1, records=diff_records), 2))
+    write("diff2_virtio", pad(full(virtio=True, lineage=(diff2_id, base_id, diff1_id, 2), flags=8, minor=1,
+                                   records=diff_records[:1]), 3))
+    write("diff_not_accepted", pad(full(lineage=(diff1_id, base_id, base_id, 1), flags=8, minor=1), 0))
+    write("diff_no_parent", pad(full(lineage=(diff1_id, base_id, zero, 1), flags=8, minor=1), 2))
+    write("diff_no_lineage", pad(header(flags=8, minor=1), 2))
+    write("diff_cut", pad(full(lineage=(diff1_id, base_id, base_id, 1), flags=8, minor=1)[:300], 2))
 
 
 if __name__ == "__main__":

@@ -109,3 +109,16 @@ write("init_kick_intx", "virtio_pci", 1, pci_init)
 write("msix_mask", "virtio_pci", 3, [pmem(0x1000, 0x8000), pmem(0x1008, 16), pmem(0x2000, 1 << 16),
                                      bar(0x401c, 1), bar(0x3000, 0, 2), pr(2, 0x5000, 0, 8), bar(0x401c, 0),
                                      pr(6, 0, 0), cfg(1, 0x9a, 0xc000, 2), pr(6, 0, 2), cfg(1, 0x9a, 0x8000, 2)])
+
+
+# ---- virtio-pci migration (flags bit 2): u16 patch count, records, then 3-byte patches
+def mig(name, flags, records, patches=()):
+    body = struct.pack("<H", len(patches)) + b"".join(records)
+    body += b"".join(struct.pack("<HB", off, x) for off, x in patches)
+    write(name, "virtio_pci", flags | 4, [body])
+
+
+mig("migrate_msix", 3, [pmem(0x1000, 0x8000), pmem(0x1008, 16), pmem(0x2000, 1 << 16), bar(0x402c, 1),
+                        pr(6, 0, 0), bar(0x3000, 0, 2)])
+mig("migrate_intx", 1, pci_init)
+mig("migrate_damaged", 3, [bar(0x401c, 1), pr(6, 0, 0)], [(4, 3), (0x3f0, 0x80), (0x500, 1), (0x3a0, 2)])

@@ -7,6 +7,8 @@
  * access outside the buffers (ASan/UBSan); a refusal always leaves a
  * message; an accepted stream's counts add up to what its memory sections
  * held, inside RAM.
+ * Sizes with bit 1 set accept a diff snapshot (format 1.1: the lineage
+ * block), as kvmhost_machine_restore_chain() does; others refuse one.
  * Seeds: make_migration_corpus.py (tests/fuzz/corpus/migration_stream/).
  */
 #include <errno.h>
@@ -45,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct kh_mig_range ram = {RAM_GPA, RAM_SIZE};
 	static const uint32_t virtio_index[1] = {0};
 	struct kh_mig_io io = {.fd = -1, .in = data, .in_len = size};
+	struct kh_mig_lineage lin;
 	struct kh_mig_dest d = {.arch = KH_MIG_ARCH_X86_64,
 				.vcpus = 2,
 				.ram = &ram,
@@ -52,7 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				.mem = NULL,
 				.virtio = size & 1, /* odd sizes expect one virtio device section */
 				.virtio_index = virtio_index,
-				.section = section};
+				.section = section,
+				/* sizes with bit 1 set accept a diff snapshot (format 1.1), as restore_chain does */
+				.accept_flags = size & 2 ? KH_MIG_FLAG_DIFF : 0,
+				.lineage = &lin};
 	struct kh_mig_counts c;
 	int r;
 
@@ -73,6 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0 && (c.data_pages + c.zero_pages) * 4096 > size * 4096 + (uint64_t)c.sections * (RAM_SIZE + 4096))
 		abort();
 	if (r == 0 && c.vcpus != 2)
+		abort();
+	/* an accepted diff always names its base and its parent */
+	if (r == 0 && (size & 2) && lin.generation &&
+	    (!memcmp(lin.base, (uint8_t[16]){0}, 16) || !memcmp(lin.parent, (uint8_t[16]){0}, 16)))
 		abort();
 	return 0;
 }

@@ -7,7 +7,9 @@
  * a damaged header or section, missing CPU features, sections out of order
  * or repeated, a memory range past RAM, a huge length, a config other than
  * the destination's, wrong end counts, each with its errno and a message,
- * and nothing written outside RAM. Also the x86 state decoders on garbage
+ * and nothing written outside RAM; the diff snapshots' lineage block (format
+ * 1.1) read back and refused where it is malformed or a diff is not taken.
+ * Also the x86 state decoders on garbage
  * and the NULL paths of the new x86 state calls.
  */
 #include <errno.h>
@@ -291,6 +293,108 @@ static void test_header_refusals(void **state)
 	free(b);
 }
 
+/* Format 1.1: a diff snapshot's stream (the lineage block, only the pages of a dirty bitmap), written by the
+ * writers and read back; refused where a diff is not accepted, with a malformed lineage, cut anywhere. */
+static uint8_t *build_diff(const struct kh_mig_lineage *lin, uint32_t flags, size_t *len)
+{
+	struct kh_mig_feature f[1] = {{1, 0, 2, 0x1}};
+	uint64_t bitmap[1] = {(1ull << 1) | (1ull << 40) | (1ull << 41)}; /* 41: a zero page */
+	const uint64_t *dirty[1] = {bitmap};
+	int fd = memfd_create("diff", MFD_CLOEXEC);
+	struct kh_mig_io io = {.fd = fd};
+	struct kh_mig_counts c = {0};
+	uint8_t *b;
+
+	assert_true(fd >= 0);
+	assert_int_equal(kh_mig_write_header_lineage(&io, KH_MIG_ARCH_X86_64, flags, f, 1, lin), 0);
+	assert_int_equal(kh_mig_write_config(&io, &c, 2, &ram, 1), 0);
+	assert_int_equal(kh_mig_write_pages(&io, &c, src_mem, &ram, 1, 0, dirty, NULL), 0);
+	assert_int_equal(kh_mig_write_section(&io, &c, KH_MIG_SEC_VM, 0, "vm", 2), 0);
+	assert_int_equal(kh_mig_write_section(&io, &c, KH_MIG_SEC_VCPU, 0, "c0", 2), 0);
+	assert_int_equal(kh_mig_write_section(&io, &c, KH_MIG_SEC_VCPU, 1, "c1", 2), 0);
+	assert_int_equal(kh_mig_write_section(&io, &c, KH_MIG_SEC_DEVICES, 0, "devs", 4), 0);
+	assert_int_equal(kh_mig_write_end(&io, &c), 0);
+	b = slurp(fd, len);
+	close(fd);
+	return b;
+}
+
+static int read_diff(const uint8_t *b, size_t len, uint32_t accept, struct kh_mig_lineage *lin, struct kh_mig_counts *c)
+{
+	struct kh_mig_io io = {.fd = -1, .in = b, .in_len = len};
+	struct kh_mig_dest d = dest();
+
+	d.accept_flags = accept;
+	d.lineage = lin;
+	return kh_mig_read(&io, &d, c);
+}
+
+static void test_diff_lineage(void **state)
+{
+	struct kh_mig_lineage lin = {.generation = 3}, got, bad;
+	struct kh_mig_counts c;
+	uint8_t *b;
+	size_t len;
+
+	(void)state;
+	memset(lin.id, 0xa1, 16);
+	memset(lin.base, 0xb2, 16);
+	memset(lin.parent, 0xc3, 16);
+	b = build_diff(&lin, KH_MIG_FLAG_DIFF, &len);
+	assert_int_equal(read_diff(b, len, KH_MIG_FLAG_DIFF, &got, &c), 0);
+	assert_memory_equal(&got, &lin, sizeof(lin));
+	assert_int_equal(c.data_pages, 2);
+	assert_int_equal(c.zero_pages, 1);
+	/* Not accepted (kvmhost_machine_restore()): refused, naming the chain's call */
+	ASSERT_FAILS_MENTIONING(read_diff(b, len, 0, &got, &c), EOPNOTSUPP, "kvmhost_machine_restore_chain");
+	for (size_t cut = 0; cut < len; cut += cut < 200 ? 1 : 97)
+		ASSERT_FAILS(read_diff(b, cut, KH_MIG_FLAG_DIFF, &got, &c), ENODATA);
+	for (size_t at = 0; at < 92 + 16; at++) { /* every byte of the header */
+		b[at] ^= 0x10;
+		assert_true(read_diff(b, len, KH_MIG_FLAG_DIFF, &got, &c) < 0);
+		b[at] ^= 0x10;
+	}
+	free(b);
+	/* A full snapshot with a lineage block is read wherever a snapshot is; its parent is zero */
+	bad = lin;
+	bad.generation = 0;
+	memset(bad.parent, 0, 16);
+	b = build_diff(&bad, 0, &len);
+	assert_int_equal(read_diff(b, len, 0, &got, &c), 0);
+	assert_int_equal(got.generation, 0);
+	free(b);
+	/* Malformed: a diff without a parent, a diff of generation 0, a full one with a parent, a zero id */
+	b = build_diff(&bad, KH_MIG_FLAG_DIFF, &len);
+	ASSERT_FAILS_MENTIONING(read_diff(b, len, KH_MIG_FLAG_DIFF, &got, &c), EINVAL, "lineage block is malformed");
+	free(b);
+	bad = lin;
+	bad.generation = 0;
+	b = build_diff(&bad, KH_MIG_FLAG_DIFF, &len);
+	ASSERT_FAILS_MENTIONING(read_diff(b, len, KH_MIG_FLAG_DIFF, &got, &c), EINVAL, "malformed");
+	free(b);
+	b = build_diff(&lin, 0, &len);
+	ASSERT_FAILS_MENTIONING(read_diff(b, len, KH_MIG_FLAG_DIFF, &got, &c), EINVAL, "malformed");
+	free(b);
+	bad = lin;
+	memset(bad.id, 0, 16);
+	b = build_diff(&bad, KH_MIG_FLAG_DIFF, &len);
+	ASSERT_FAILS_MENTIONING(read_diff(b, len, KH_MIG_FLAG_DIFF, &got, &c), EINVAL, "malformed");
+	free(b);
+	/* DIFF without the lineage block */
+	b = build_diff(NULL, KH_MIG_FLAG_DIFF, &len);
+	ASSERT_FAILS_MENTIONING(read_diff(b, len, KH_MIG_FLAG_DIFF, &got, &c), EINVAL, "without the lineage block");
+	free(b);
+	/* The public calls' argument checks */
+	ASSERT_FAILS(kvmhost_machine_restore_chain(NULL, NULL, 0, NULL, NULL), EINVAL);
+	{
+		int fds[2] = {0, -1};
+
+		ASSERT_FAILS_MENTIONING(kvmhost_machine_restore_chain(NULL, fds, 2, NULL, NULL), EINVAL, "negative");
+		ASSERT_FAILS(kvmhost_machine_restore_chain(NULL, fds, 1, NULL, NULL), EINVAL);
+	}
+	ASSERT_FAILS(kvmhost_machine_diff_tracking_stop(NULL), EINVAL);
+}
+
 static void expect_order_refused(const char *order, uint32_t vcpus, int err, const char *needle)
 {
 	size_t len;
@@ -529,6 +633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_huge_length, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_section_callback_error, setup, teardown),
 		cmocka_unit_test(test_write_errors),
+		cmocka_unit_test_setup_teardown(test_diff_lineage, setup, teardown),
 #if defined(__x86_64__)
 		cmocka_unit_test(test_x86_decoders),
 		cmocka_unit_test(test_x86_state_calls_null),

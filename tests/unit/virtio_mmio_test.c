@@ -617,6 +617,65 @@ static void test_bad_args(void **state)
 #undef BAD
 }
 
+/* Migration: the transport's selectors and InterruptStatus travel with the
+ * device (virtio-mmio's part of the blob: 5 u32s), and a resume's kick_queues
+ * serves what was pending. */
+static void test_state(void **state)
+{
+	struct fix *f = *state, *g;
+	void *st = NULL;
+	uint8_t *blob;
+	int n;
+
+	bring_up(f);
+	w32(f, R(DEVICE_FEATURES_SEL), 1);
+	w32(f, R(QUEUE_SEL), 1);
+	{
+		struct vd_buf b[2] = {{0x20000, 8, 0}, {0x21000, 16, 1}};
+
+		vd_split_add(&f->q, b, 2);
+	}
+	assert_int_equal(kvmhost_virtio_device_config_changed(f->fd.dev), 0);
+	assert_int_equal(r32(f, R(INTERRUPT_STATUS)), KVMHOST_VIRTIO_MMIO_INT_CONFIG);
+	n = kvmhost_virtio_device_state_size(f->fd.dev);
+	blob = malloc((size_t)n);
+	assert_non_null(blob);
+	assert_int_equal(kvmhost_virtio_device_save(f->fd.dev, blob, (size_t)n), n);
+	assert_int_equal(blob[4], 2);
+
+	setup(&st);
+	g = st;
+	memcpy(g->fd.m.a, f->fd.m.a, VD_A_LEN);
+	g->fd.serve = 1;
+	/* Refused when damaged (InterruptStatus bit 2, the length), and nothing changed. */
+	blob[n - 4] ^= 4;
+	assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, blob, (size_t)n), -EINVAL);
+	blob[n - 4] ^= 4;
+	blob[n - 24] ^= 1;
+	assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, blob, (size_t)n), -EINVAL);
+	blob[n - 24] ^= 1;
+	assert_int_equal(r32(g, R(INTERRUPT_STATUS)), 0);
+	assert_int_equal(atomic_load(&g->fl.level), 0);
+
+	assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, blob, (size_t)n), 0);
+	assert_int_equal(r32(g, R(STATUS)), S_ACK | S_DRV | S_FOK | S_DOK);
+	assert_int_equal(r32(g, R(INTERRUPT_STATUS)), KVMHOST_VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(atomic_load(&g->fl.level), 1);
+	assert_int_equal(r32(g, R(DEVICE_FEATURES)), 1); /* page 1 selected: VERSION_1 */
+	assert_int_equal(r32(g, R(QUEUE_READY)), 0);	 /* queue 1 selected */
+	w32(g, R(QUEUE_SEL), 0);
+	assert_int_equal(r32(g, R(QUEUE_READY)), 1);
+	w32(g, R(INTERRUPT_ACK), KVMHOST_VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(atomic_load(&g->fl.level), 0);
+	/* The buffer made available before the save is served without a kick. */
+	assert_int_equal(kvmhost_virtio_device_kick_queues(g->fd.dev, KVMHOST_VIRTIO_KICK_NOTIFY), 1);
+	assert_int_equal(atomic_load(&g->fd.served), 1);
+	assert_int_equal(r32(g, R(INTERRUPT_STATUS)), KVMHOST_VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(atomic_load(&g->fl.level), 1);
+	free(blob);
+	teardown(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +691,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_windows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_irq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1335,6 +1335,272 @@ static void test_bad_args(void **state)
 #undef BAD
 }
 
+/* ---- migration state: the transport's registers travel with the device ---- */
+
+/* What the guest can read of the function, without side effects: all of
+ * configuration space, the common configuration for the selected queue and
+ * then for every queue (the selection put back), device config, the MSI-X
+ * table and PBA. The ISR is read-to-clear: the caller reads it last. */
+#define IMG_SIZE (256 + 0x38 * (1 + FAKE_QUEUES + 1) + FAKE_CFG_SIZE + 48 + 8)
+
+static void regs_image(struct fix *f, uint8_t *img)
+{
+	uint16_t sel = (uint16_t)br(f, C(Q_SELECT), 2);
+	size_t o = 0;
+
+	for (uint32_t r = 0; r < 256; r += 4, o += 4) {
+		uint32_t v = cfgr(f, f->slot, r, 4);
+
+		memcpy(img + o, &v, 4);
+	}
+	for (uint32_t q = 0; q < FAKE_QUEUES + 2; q++) {
+		if (q > 0)
+			bw(f, C(Q_SELECT), q == FAKE_QUEUES + 1 ? sel : q - 1, 2);
+		for (uint32_t r = 0; r < 0x38; r++)
+			img[o++] = (uint8_t)br(f, B_COMMON + r, 1);
+	}
+	for (uint32_t r = 0; r < FAKE_CFG_SIZE; r++)
+		img[o++] = (uint8_t)br(f, B_DEVICE + r, 1);
+	for (uint32_t r = 0; r < 48 + 8; r += 4, o += 4) {
+		uint32_t v = (uint32_t)br(f, r < 48 ? B_TABLE + r : B_PBA + r - 48, 4);
+
+		memcpy(img + o, &v, 4);
+	}
+	assert_int_equal(o, IMG_SIZE);
+}
+
+/* The transport's part of the blob (the last bytes): 8 head, 260 function,
+ * 24 registers, 2 per queue, the 3-entry table and the PBA. */
+#define T_SIZE	(8 + 260 + 24 + 2 * FAKE_QUEUES + 48 + 8)
+#define T_CFG	8
+#define T_INTX	(8 + 256)
+#define T_REGS	(8 + 260)
+#define T_ISR	(T_REGS + 20)
+#define T_CVEC	(T_REGS + 18)
+#define T_QVEC	(T_REGS + 24)
+#define T_TABLE (T_QVEC + 2 * FAKE_QUEUES)
+#define T_PBA	(T_TABLE + 48)
+
+/* A device as Linux leaves it, with everything the transport keeps set to
+ * something a fresh transport does not have, and a buffer made available
+ * and kicked that the device did not serve (f->fd.serve is 0). */
+static void busy_device(struct fix *f)
+{
+	uint16_t cmd;
+
+	msix_control(f, 0xc000, 0);
+	for (uint16_t v = 0; v < 3; v++)
+		msix_program(f, v, 0xfee00000ull + 0x1000u * v, 0x40u + v, v == 2);
+	msix_control(f, 0, 0x4000);
+	assert_int_equal(negotiate(f, FAKE_F_VERSION | FAKE_F_A), S_ACK | S_DRV | S_FOK);
+	bw(f, C(MSIX), 2, 2);
+	setup_queue(f, 0, 16, 1);
+	bw(f, C(Q_SELECT), 1, 2); /* queue 1: size and vector set, never enabled */
+	bw(f, C(Q_SIZE), 8, 2);
+	bw(f, C(Q_MSIX), 0, 2);
+	bw(f, C(STATUS), S_ACK | S_DRV | S_FOK | S_DOK, 1);
+	/* Config change on the masked vector 2: pending in the PBA, ISR bit set. */
+	assert_int_equal(kvmhost_virtio_device_config_changed(f->fd.dev), 0);
+	assert_int_equal(f->msi.count, 0);
+	assert_int_equal(br(f, B_PBA, 8), 0x4);
+	/* Header registers, BAR 0 moved, the PCI_CFG window pointed somewhere. */
+	cfgw(f, f->slot, KVMHOST_PCI_INTERRUPT_LINE, 9, 1);
+	cfgw(f, f->slot, KVMHOST_PCI_CACHE_LINE_SIZE, 0x10, 1);
+	cmd = (uint16_t)cfgr(f, f->slot, KVMHOST_PCI_COMMAND, 2);
+	cfgw(f, f->slot, KVMHOST_PCI_COMMAND, cmd & ~KVMHOST_PCI_COMMAND_MEMORY, 2);
+	cfgw(f, f->slot, 0x10, 0xe1000000u, 4);
+	cfgw(f, f->slot, 0x14, 0, 4);
+	cfgw(f, f->slot, KVMHOST_PCI_COMMAND, cmd | KVMHOST_PCI_COMMAND_MASTER, 2);
+	assert_int_equal(bar0(f), 0xe1000000ull);
+	cfgw(f, f->slot, find_cap(f, KVMHOST_PCI_CAP_ID_VNDR, KVMHOST_VIRTIO_PCI_CAP_PCI_CFG) + 8, B_DEVICE + 8, 4);
+	/* Selectors left where a driver may leave them. */
+	bw(f, C(DFSELECT), 1, 4);
+	bw(f, C(GFSELECT), 1, 4);
+	bw(f, C(Q_SELECT), 1, 2);
+	/* Pending work: a buffer made available and kicked, not served. */
+	kick(f, 0);
+	assert_int_equal(atomic_load(&f->fd.notifies[0]), 1);
+	assert_int_equal(atomic_load(&f->fd.served), 0);
+}
+
+/* Save @f's device into a new buffer (*len bytes). */
+static uint8_t *save_dev(struct fix *f, int *len)
+{
+	uint8_t *blob;
+
+	*len = kvmhost_virtio_device_state_size(f->fd.dev);
+	assert_true(*len > T_SIZE);
+	blob = malloc((size_t)*len);
+	assert_non_null(blob);
+	assert_int_equal(kvmhost_virtio_device_save(f->fd.dev, blob, (size_t)*len), *len);
+	assert_int_equal(blob[4], 2); /* version 2: with the transport */
+	return blob;
+}
+
+/* A second machine: a fresh fixture with @f's guest memory copied over. */
+static struct fix *dest_of(struct fix *f)
+{
+	void *st = NULL;
+	struct fix *g;
+
+	setup(&st);
+	g = st;
+	memcpy(g->fd.m.a, f->fd.m.a, VD_A_LEN);
+	memcpy(g->fd.m.b, f->fd.m.b, VD_B_LEN);
+	return g;
+}
+
+static void test_state_roundtrip(void **state)
+{
+	struct fix *f = *state, *g;
+	uint8_t a[IMG_SIZE], b[IMG_SIZE];
+	struct vd_queue q;
+	uint32_t id, len;
+	uint8_t *blob;
+	int n;
+
+	busy_device(f);
+	blob = save_dev(f, &n);
+	regs_image(f, a);
+	g = dest_of(f);
+	g->fd.serve = 1;
+	regs_image(g, b);
+	assert_true(memcmp(a, b, IMG_SIZE) != 0); /* a fresh transport reads otherwise */
+	assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, blob, (size_t)n), 0);
+	assert_int_equal(g->fd.activated, 1);
+	/* Every register reads the same; BAR 0 answers where the guest put it. */
+	assert_int_equal(bar0(g), 0xe1000000ull);
+	regs_image(g, b);
+	assert_memory_equal(a, b, IMG_SIZE);
+	assert_int_equal(br(g, B_ISR, 1), KVMHOST_VIRTIO_PCI_ISR_CONFIG);
+	assert_int_equal(br(f, B_ISR, 1), KVMHOST_VIRTIO_PCI_ISR_CONFIG);
+	assert_int_equal(atomic_load(&g->fl.level), 0); /* MSI-X on: INTx low */
+	assert_int_equal(g->msi.count, 0);		/* nothing delivered by the restore itself */
+
+	/* Resume: the pending buffer is served without a new kick, queue 0's
+	 * interrupt raised once (vector 1) and again for the buffer served;
+	 * queue 1 (never enabled) is left alone. */
+	assert_int_equal(kvmhost_virtio_device_kick_queues(g->fd.dev, KVMHOST_VIRTIO_KICK_NOTIFY), 1);
+	assert_int_equal(atomic_load(&g->fd.served), 1);
+	assert_int_equal(atomic_load(&g->fd.notifies[0]), 1);
+	assert_int_equal(atomic_load(&g->fd.notifies[1]), 0);
+	q = f->q;
+	q.m = &g->fd.m;
+	assert_int_equal(vd_split_get_used(&q, &id, &len), 1);
+	assert_int_equal(len, 4);
+	assert_memory_equal(vd_host(&g->fd.m, 0x21000), "pong", 4);
+	assert_int_equal(g->msi.count, 2);
+	assert_int_equal(g->msi.vector, 1);
+	assert_int_equal(g->msi.address, 0xfee01000ull);
+	assert_int_equal(g->msi.data, 0x41);
+	/* The config vector waited in the PBA across the move: unmasking sends it. */
+	bw(g, B_TABLE + 32 + 12, 0, 4);
+	assert_int_equal(g->msi.count, 3);
+	assert_int_equal(g->msi.vector, 2);
+	assert_int_equal(g->msi.data, 0x42);
+	assert_int_equal(br(g, B_PBA, 8), 0);
+	/* Without KICK_NOTIFY only the interrupt; a device that is not live: nothing. */
+	assert_int_equal(kvmhost_virtio_device_kick_queues(g->fd.dev, 0), 1);
+	assert_int_equal(g->msi.count, 4);
+	assert_int_equal(atomic_load(&g->fd.notifies[0]), 1);
+	assert_int_equal(kvmhost_virtio_device_kick_queues(g->fd.dev, 2), -EINVAL);
+	assert_int_equal(kvmhost_virtio_device_kick_queues(NULL, 0), -EINVAL);
+	bw(g, C(STATUS), 0, 1);
+	assert_int_equal(kvmhost_virtio_device_kick_queues(g->fd.dev, KVMHOST_VIRTIO_KICK_NOTIFY), 0);
+	assert_int_equal(g->msi.count, 4);
+	free(blob);
+	teardown((void **)&g);
+}
+
+static void test_state_intx(void **state)
+{
+	struct fix *f = *state, *g;
+	uint8_t *blob;
+	int n;
+
+	/* No MSI-X: a used buffer left the ISR's queue bit set and INTx high. */
+	f->fd.serve = 1;
+	bring_up(f, NOVEC, NOVEC);
+	kick(f, 0);
+	assert_int_equal(atomic_load(&f->fl.level), 1);
+	blob = save_dev(f, &n);
+	g = dest_of(f);
+	assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, blob, (size_t)n), 0);
+	assert_int_equal(atomic_load(&g->fl.level), 1);
+	assert_true(cfgr(g, g->slot, KVMHOST_PCI_STATUS, 2) & KVMHOST_PCI_STATUS_INTERRUPT);
+	assert_int_equal(br(g, B_ISR, 1), KVMHOST_VIRTIO_PCI_ISR_QUEUE);
+	assert_int_equal(atomic_load(&g->fl.level), 0);
+	/* The resume's interrupt: the ISR bit and INTx again. */
+	assert_int_equal(kvmhost_virtio_device_kick_queues(g->fd.dev, 0), 1);
+	assert_int_equal(atomic_load(&g->fl.level), 1);
+	assert_int_equal(br(g, B_ISR, 1), KVMHOST_VIRTIO_PCI_ISR_QUEUE);
+	free(blob);
+	teardown((void **)&g);
+}
+
+static void test_state_refused(void **state)
+{
+	struct fix *f = *state, *g;
+	uint8_t *blob, *bad, *t, fresh[IMG_SIZE], img[IMG_SIZE];
+	static const struct {
+		int off; /* in the transport's part; -8: the kind */
+		uint8_t xor ;
+	} damage[] = {
+	    {-8, 3},				  /* kind 2 -> 1: a virtio-mmio state */
+	    {-4, 1},				  /* its length */
+	    {0, 1},				  /* queue count */
+	    {2, 1},				  /* vector count */
+	    {4 + 1, 0x80},			  /* BAR size */
+	    {T_CFG + 0, 1},			  /* vendor id: another device */
+	    {T_CFG + KVMHOST_PCI_REVISION_ID, 1}, /* revision */
+	    {T_CFG + 0x10, 0x1},		  /* BAR 0 type bits */
+	    {T_CFG + 0x10, 0x10},		  /* BAR 0 bits below its size */
+	    {T_CFG + KVMHOST_PCI_STATUS, 0x10},	  /* Status: the capability list bit */
+	    {T_CFG + 0x40, 1},			  /* the first capability's id */
+	    {T_INTX, 2},			  /* INTx level 2 */
+	    {T_INTX + 1, 1},			  /* padding */
+	    {T_ISR, 0x80},			  /* an ISR bit that does not exist */
+	    {T_ISR + 1, 1},			  /* padding */
+	    {T_CVEC, 0x04},			  /* config vector 2 -> 6: no such entry */
+	    {T_QVEC, 0x08},			  /* queue vector 1 -> 9 */
+	    {T_TABLE + 12 + 1, 1},		  /* reserved Vector Control bits */
+	    {T_PBA, 0x10},			  /* a pending bit past the last vector */
+	};
+	int n;
+
+	busy_device(f);
+	blob = save_dev(f, &n);
+	g = dest_of(f);
+	regs_image(g, fresh);
+	bad = malloc((size_t)n);
+	assert_non_null(bad);
+	/* Every truncation, and damage to each part of the transport's state:
+	 * refused, and the transport reads as it did before. */
+	for (int len = 0; len < n; len++)
+		assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, blob, (size_t)len), -EINVAL);
+	for (unsigned i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		memcpy(bad, blob, (size_t)n);
+		t = bad + n - T_SIZE;
+		t[damage[i].off] ^= damage[i].xor ;
+		assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, bad, (size_t)n), -EINVAL);
+		assert_true(strlen(kvmhost_last_error()) > 0);
+	}
+	regs_image(g, img);
+	assert_memory_equal(img, fresh, IMG_SIZE);
+	assert_int_equal(g->msi.count, 0);
+	/* The state as saved still loads after all that. */
+	assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, blob, (size_t)n), 0);
+	assert_int_equal(bar0(g), 0xe1000000ull);
+	/* A version 1 state (no transport part) is still read: the transport stays as it is. */
+	memcpy(bad, blob, (size_t)n);
+	bad[4] = 1;
+	assert_int_equal(kvmhost_virtio_device_restore(g->fd.dev, bad, (size_t)n - T_SIZE - 8), 0);
+	assert_int_equal(kvmhost_virtio_device_get_status(g->fd.dev), S_ACK | S_DRV | S_FOK | S_DOK);
+	free(bad);
+	free(blob);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1351,6 +1617,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_host_windows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_virtio_devices, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_roundtrip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_intx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,8 +89,10 @@ struct kvmhost_virtio_device;
 #define KVMHOST_VIRTIO_ID_VSOCK	  19 /**< socket device (vsock) */
 #define KVMHOST_VIRTIO_ID_FS	  26 /**< file system (virtiofs) */
 
-/** Version of the state kvmhost_virtio_device_save() writes (and the registry records). */
-#define KVMHOST_VIRTIO_DEVICE_STATE_VERSION 1
+/** Version of the state kvmhost_virtio_device_save() writes (and the registry records): 2 carries the
+ * transport's registers too (a device on a transport of this library); a device without one writes 1.
+ * Both are read. */
+#define KVMHOST_VIRTIO_DEVICE_STATE_VERSION 2
 
 /** Largest config space the framework accepts. */
 #define KVMHOST_VIRTIO_CONFIG_MAX 4096u
@@ -410,6 +412,33 @@ KVMHOST_API int kvmhost_virtio_device_config_changed(struct kvmhost_virtio_devic
  */
 KVMHOST_API int kvmhost_virtio_device_set_needs_reset(struct kvmhost_virtio_device *dev, const char *reason);
 
+/** kvmhost_virtio_device_kick_queues(): also run the device's queue_notify op for each queue, as a kick would. */
+#define KVMHOST_VIRTIO_KICK_NOTIFY (1u << 0)
+
+/**
+ * After a restore or a resume: wake every active queue, since a notification
+ * is not state and one that was on its way when the device was saved (a
+ * kick, an interrupt) is gone. For each enabled, unbroken queue of a live
+ * device (DRIVER_OK, not FAILED or DEVICE_NEEDS_RESET): the notification
+ * state the device wants is written to the ring again (EVENT_IDX: the
+ * avail_event re-armed at the next entry to pop; otherwise NO_NOTIFY
+ * cleared), the queue's interrupt is raised once, whatever the driver's
+ * suppression says (a spurious interrupt costs the driver a look; a lost
+ * one hangs the queue), and, with KVMHOST_VIRTIO_KICK_NOTIFY, the device's
+ * queue_notify op runs in the calling thread, so buffers the driver made
+ * available before the save are served without a new kick. Without that
+ * flag the caller delivers the kicks (the machine layer signals each
+ * queue's notify eventfd, served by its I/O thread). Disabled queues (ring
+ * addresses never enabled) are left alone. Call it without the state lock
+ * (not from a device op).
+ * @param dev the virtio device
+ * @param flags 0 or KVMHOST_VIRTIO_KICK_NOTIFY
+ * @return the number of queues woken (0 for a device that is not live);
+ *         -EINVAL for NULL or unknown flags; the first interrupt callback's
+ *         error (every queue is still woken).
+ */
+KVMHOST_API int kvmhost_virtio_device_kick_queues(struct kvmhost_virtio_device *dev, uint32_t flags);
+
 /**
  * Report whether DEVICE_NEEDS_RESET is set, and why.
  * @param reason receives the first reason (truncated, NUL-terminated), e.g.
@@ -424,7 +453,11 @@ KVMHOST_API int kvmhost_virtio_device_needs_reset(struct kvmhost_virtio_device *
 /**
  * Bytes kvmhost_virtio_device_save() needs: the framework's state (status,
  * features, config generation, each queue's size, addresses and ring
- * positions) plus the device's state_size().
+ * positions), the device's state_size(), and the registers of the
+ * library's transport the device is on (virtio-mmio: its selectors and
+ * InterruptStatus; virtio-pci: the PCI function's configuration space and
+ * INTx level, the common configuration's selectors and MSI-X vectors, the
+ * ISR, the MSI-X table and pending bits).
  * @param dev the virtio device
  * @return the size, or -EINVAL for NULL.
  */
@@ -432,7 +465,8 @@ KVMHOST_API int kvmhost_virtio_device_state_size(struct kvmhost_virtio_device *d
 
 /**
  * Serialise the device for migration into @p buf (plain little-endian data,
- * versioned). The device must be quiescent: no chains in flight.
+ * versioned), with its transport's registers (state_size()). The device
+ * must be quiescent: no chains in flight, no register access.
  * @param dev the virtio device
  * @param buf the buffer to fill
  * @param len bytes at @p buf
@@ -447,8 +481,12 @@ KVMHOST_API int kvmhost_virtio_device_save(struct kvmhost_virtio_device *dev, vo
  * same type and shape. The device is reset first; then the framework state
  * and the queues are restored (enabled queues re-checked against guest
  * memory, which must be in place), then the device's restore_state op runs,
- * then, if DRIVER_OK was set, its activate op. Guest memory must already
- * hold the migrated rings.
+ * then the transport's registers are loaded (a state saved on another kind
+ * of transport, or for another shape of it, is refused before the transport
+ * is touched; a version 1 state leaves the transport as it is), then, if
+ * DRIVER_OK was set, the device's activate op. Guest memory must already
+ * hold the migrated rings. Then kvmhost_virtio_device_kick_queues() wakes
+ * what was pending. Not while the guest accesses the device.
  * @param dev the virtio device
  * @param buf the bytes
  * @param len bytes at @p buf
