@@ -210,7 +210,7 @@ KVMHOST_API int kvmhost_machine_snapshot(struct kvmhost_machine *machine, int fd
  * vCPU. On success the machine is CREATED and holds the saved guest: start
  * it with kvmhost_machine_start(). Reads loop over short reads and EINTR; an
  * end of file before the end marker is an error naming what was being read.
- * @param opts  NULL: defaults (KVMHOST_MIGRATION_CLOCK_CATCH_UP applies)
+ * @param opts  NULL: defaults (no flags: the guest clock goes on from the saved values, no catch-up)
  * @param stats may be NULL
  * @param machine the machine
  * @param fd where the snapshot is read from
@@ -244,7 +244,7 @@ KVMHOST_API int kvmhost_machine_restore(struct kvmhost_machine *machine, int fd,
  * @param machine the machine (KVMHOST_MACHINE_INCOMING, never started)
  * @param fds   @p n file descriptors, base first, read in order
  * @param n     1 (a full snapshot alone, as kvmhost_machine_restore()) to 4096
- * @param opts  NULL: defaults (KVMHOST_MIGRATION_CLOCK_CATCH_UP applies)
+ * @param opts  NULL: defaults (no flags: the guest clock goes on from the saved values, no catch-up)
  * @param stats may be NULL: the chain's bytes, pages and sections together
  * @return 0 (the machine CREATED, holding the last snapshot's guest);
  *         kvmhost_machine_restore()'s errors, the message saying which of
@@ -332,7 +332,7 @@ KVMHOST_API int kvmhost_machine_migrate_send(struct kvmhost_machine *machine, in
  * and the machine is STOPPED (reason HOST_ERROR), never having run.
  * A plain snapshot stream (no live flag) is restored and started without
  * the messages.
- * @param opts  NULL: defaults (KVMHOST_MIGRATION_CLOCK_CATCH_UP and timeout_ms apply)
+ * @param opts  NULL: defaults (no flags, so no clock catch-up; the default timeout_ms)
  * @param stats may be NULL
  * @param machine the machine
  * @param fd a connected stream socket from the source

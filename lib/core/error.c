@@ -39,8 +39,17 @@ int kh_fail(int err, const char *func, const char *fmt, ...)
 	va_end(ap);
 	/* Truncation is acceptable: the message is for humans. Using the result
 	 * tells GCC so. */
-	if (snprintf(kh_last_error, sizeof(kh_last_error), "%s: %s: %s", func, msg, kvmhost_strerror(-err)) < 0)
-		kh_last_error[0] = '\0';
+	/* A message that wraps an inner failure's text ("...: %s", kvmhost_last_error()) already ends with
+	 * the errno's text when the error is passed on unchanged: say it once. */
+	{
+		const char *es = kvmhost_strerror(-err);
+		size_t ml = strlen(msg), el = strlen(es);
+		int ends = ml >= el + 2 && strcmp(msg + ml - el, es) == 0 && msg[ml - el - 2] == ':' &&
+			   msg[ml - el - 1] == ' ';
+
+		if (snprintf(kh_last_error, sizeof(kh_last_error), ends ? "%s: %s" : "%s: %s: %s", func, msg, es) < 0)
+			kh_last_error[0] = '\0';
+	}
 	if (kh_log_enabled(KVMHOST_LOG_DEBUG))
 		kh_log(KVMHOST_LOG_DEBUG, "%s", kh_last_error);
 	return -err;

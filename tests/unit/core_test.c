@@ -39,6 +39,13 @@ static void test_fail_sets_message(void **state)
 	assert_string_equal(kvmhost_last_error(), "test_fail_sets_message: range 7 taken: File exists");
 	/* errno 0 is not an error: reported as EIO rather than as success. */
 	assert_int_equal(kh_fail(0, "f", "x"), -EIO);
+	/* Wrapping an inner failure with the same errno says the errno's text once; another errno keeps both. */
+	assert_int_equal(KH_FAIL(EEXIST, "range %d taken", 7), -EEXIST);
+	assert_int_equal(kh_fail(EEXIST, "outer", "device d: %s", kvmhost_last_error()), -EEXIST);
+	assert_string_equal(kvmhost_last_error(),
+			    "outer: device d: test_fail_sets_message: range 7 taken: File exists");
+	assert_int_equal(kh_fail(EINVAL, "outer", "device d: %s", "inner: File exists"), -EINVAL);
+	assert_string_equal(kvmhost_last_error(), "outer: device d: inner: File exists: Invalid argument");
 }
 
 static void *other_thread(void *arg)
