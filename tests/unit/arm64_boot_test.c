@@ -171,7 +171,7 @@ static uint64_t chosen_u64(const void *fdt, const char *name)
 
 	assert_non_null(p);
 	assert_int_equal(len, 8);
-	return fdt64_to_cpu(*p);
+	return fdt64_ld(p);
 }
 
 /* ---------- the good path ---------- */

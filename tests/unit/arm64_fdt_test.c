@@ -108,7 +108,7 @@ static void assert_u32(const void *fdt, const char *path, const char *name, uint
 	const fdt32_t *p = prop(fdt, path, name, &len);
 
 	assert_int_equal(len, 4);
-	assert_int_equal(fdt32_to_cpu(*p), want);
+	assert_int_equal(fdt32_ld(p), want);
 }
 
 static void assert_cells(const void *fdt, const char *path, const char *name, const uint32_t *want, int n)
@@ -118,7 +118,7 @@ static void assert_cells(const void *fdt, const char *path, const char *name, co
 
 	assert_int_equal(len, 4 * n);
 	for (int i = 0; i < n; i++)
-		assert_int_equal(fdt32_to_cpu(p[i]), want[i]);
+		assert_int_equal(fdt32_ld(&p[i]), want[i]);
 }
 
 static void assert_reg64(const void *fdt, const char *path, const uint64_t *want, int n)
@@ -128,7 +128,7 @@ static void assert_reg64(const void *fdt, const char *path, const uint64_t *want
 
 	assert_int_equal(len, 8 * n);
 	for (int i = 0; i < n; i++)
-		assert_int_equal(fdt64_to_cpu(p[i]), want[i]);
+		assert_int_equal(fdt64_ld(&p[i]), want[i]);
 }
 
 static void assert_u64(const void *fdt, const char *path, const char *name, uint64_t want)
@@ -137,7 +137,7 @@ static void assert_u64(const void *fdt, const char *path, const char *name, uint
 	const fdt64_t *p = prop(fdt, path, name, &len);
 
 	assert_int_equal(len, 8);
-	assert_int_equal(fdt64_to_cpu(*p), want);
+	assert_int_equal(fdt64_ld(p), want);
 }
 
 static void assert_empty(const void *fdt, const char *path, const char *name)
