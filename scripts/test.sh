@@ -7,7 +7,8 @@
 # 4. build again with ASan+UBSan and run the unit and kvm tiers;
 # 5. fuzz what a guest or a file controls (virtio, legacy devices, PCI, kernel loaders, saved state) for a short
 #    time (clang, libFuzzer);
-# 6. cross-build for arm64 and run its unit tier under qemu-aarch64 (scripts/arm64-unit.sh);
+# 6. cross-build for arm64, run its unit tier under qemu-aarch64 (scripts/arm64-unit.sh) and its kvm tier in the
+#    arm64 lab (scripts/arm64-lab.sh);
 # 7. the lab tier.
 # kvm-tier tests skip (exit 77, with a reason) where /dev/kvm is missing; step 3 also runs them with /dev/kvm
 # hidden (scripts/without-kvm.sh), so a machine with a KVM proves the machine without one too.
@@ -70,6 +71,8 @@ ctest --test-dir build-fuzz -L fuzz --output-on-failure || status=1
 
 step "arm64: cross build (gcc-aarch64-linux-gnu) and its unit tier under qemu-aarch64 (docs/arm64.md)"
 scripts/arm64-unit.sh build-arm64 || status=1
+step "arm64 lab: the arm64 kvm tier on KVM inside qemu-system-aarch64 (TCG, virtualization=on, GICv3)"
+scripts/arm64-lab.sh -B build-arm64 || status=1
 
 if [ "${KVMHOST_SKIP_LAB:-0}" = 1 ]; then
 	step "lab tier skipped (KVMHOST_SKIP_LAB=1)"
