@@ -10,6 +10,11 @@
  *   lab_vbench tcp-send HOST PORT SECS          send to HOST:PORT for SECS seconds, then wait for the receiver
  *                                               to close (so the end marker means "all data arrived")
  *   lab_vbench tcp-recv PORT [TIMEOUT]          accept one connection, count bytes until end of file
+ *   lab_vbench dirty MIB RATE [SECS]            a memory-dirtying load (the migration benchmark, tests/lab/l1/
+ *                                               migrate-bench.sh): MIB MiB of anonymous memory, every page
+ *                                               written once, "VBENCH-DIRTY-READY", then RATE MiB/s of pages
+ *                                               written (one byte each, never zero), round-robin, paced by the
+ *                                               clock every 10 ms, for SECS seconds (default: until killed)
  *
  * Each measuring command prints "VBENCH-BEGIN <name>" just before its first I/O and "VBENCH-END <name> ..."
  * just after its last, with its own clock's figures. Under nested virtualisation the guest's clock may drift,
@@ -35,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -308,12 +314,52 @@ static int tcp_recv(int port, int timeout)
 	return 0;
 }
 
+/* dirty: RATE MiB/s of 4 KiB pages of a MIB MiB working set written, paced by CLOCK_MONOTONIC: each 10 ms the
+ * pages due since the start (at most one pass over the set at once, so a clock that jumped, e.g. across a
+ * migration's pause, gives one burst and no more). */
+static int dirty(long mib, double rate, double secs)
+{
+	size_t pages = (size_t)mib << 8, next = 0;
+	double per_s = rate * 256, t0, t;
+	unsigned long long done = 0, due;
+	unsigned char gen = 1;
+	unsigned char *buf;
+
+	buf = mmap(NULL, pages << 12, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return fail("mmap");
+	for (size_t i = 0; i < pages; i++)
+		buf[i << 12] = gen;
+	printf("VBENCH-DIRTY-READY mib=%ld rate_mibs=%.1f\n", mib, rate);
+	fflush(stdout);
+	t0 = now_s();
+	for (;;) {
+		t = now_s() - t0;
+		if (secs > 0 && t >= secs)
+			break;
+		due = (unsigned long long)(t * per_s);
+		if (due > done + pages)
+			done = due - pages;
+		for (; done < due; done++) {
+			buf[(next << 12) + (gen & 0xfff)] = gen;
+			if (++next == pages) {
+				next = 0;
+				gen = (unsigned char)(gen == 255 ? 1 : gen + 1);
+			}
+		}
+		usleep(10000);
+	}
+	printf("VBENCH-DIRTY-END pages=%llu secs=%.1f\n", done, now_s() - t0);
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: lab_vbench seq-write|seq-read DEV SECS [BLOCK_KIB]\n"
 			"       lab_vbench rand-read DEV SECS [SEED]\n"
 			"       lab_vbench tcp-send HOST PORT SECS\n"
-			"       lab_vbench tcp-recv PORT [TIMEOUT]\n");
+			"       lab_vbench tcp-recv PORT [TIMEOUT]\n"
+			"       lab_vbench dirty MIB RATE_MIBS [SECS]\n");
 	return 2;
 }
 
@@ -333,5 +379,7 @@ int main(int argc, char **argv)
 		return tcp_send(argv[2], atoi(argv[3]), atof(argv[4]));
 	if (argc >= 3 && !strcmp(argv[1], "tcp-recv"))
 		return tcp_recv(atoi(argv[2]), argc > 3 ? atoi(argv[3]) : 0);
+	if (argc >= 4 && !strcmp(argv[1], "dirty") && atol(argv[2]) > 0 && atof(argv[3]) >= 0)
+		return dirty(atol(argv[2]), atof(argv[3]), argc > 4 ? atof(argv[4]) : 0);
 	return usage();
 }
