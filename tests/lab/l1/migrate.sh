@@ -361,8 +361,11 @@ else
 		# The interval across the switch is the downtime plus one of the counter's intervals, in two parts: before
 		# the pause, on the source (at most its largest interval there), and after it, here, while L1's KVM
 		# faults the guest's pages into a new NPT (at most the larger of that and the first five here). Under
-		# TCG an interval is 0.05-1 s, so this catches a restart, a clock jump or a stall, not milliseconds.
-		elif [ "$gap" != unknown ] && awk -v g="$gap" -v dt="$dt" -v j="$jitter" -v a="$after_max" 'BEGIN { if (a < j) a = j; exit !(g <= dt / 1000 + j + a + 0.1) }'; then
+		# TCG on a shared host an interval is 0.05-1 s and the switch's own costs up to ~0.4 s beyond the
+		# downtime were measured (CI on 2026-12-07: a gap of 0.42 s with 36 ms downtime and 0.12 s intervals),
+		# so this is no timing test: it catches a clock that goes back, a restart, or a jump or stall of a
+		# second or more. The gap itself goes to LAB-TIME for the benchmarks.
+		elif [ "$gap" != unknown ] && awk -v g="$gap" -v dt="$dt" -v j="$jitter" -v a="$after_max" 'BEGIN { if (a < j) a = j; exit !(g >= 0 && g <= dt / 1000 + 2 * a + 1.0) }'; then
 			ok "$to: the guest's clock moved $gap s at the switch (downtime ${dt} ms, its largest interval before ${jitter} s, of the first here ${after_max} s)"
 		else
 			bad "$to: a gap of $gap s at the switch, beyond the downtime (${dt} ms) and the counter's own intervals (largest before ${jitter} s, of the first here ${after_max} s)"
