@@ -18,7 +18,7 @@ build=$(cd "$build" && pwd)
 # -static arm64 programs need libfdt.a, which libfdt-dev:arm64 has but cannot be installed beside the host's.
 libfdt=$("$src/scripts/arm64-libfdt.sh" "${KVMHOST_LAB_CACHE:-$build/lab-cache}/arm64")
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$src/cmake/aarch64-linux-gnu.cmake" \
-	-DKVMHOST_BUILD_EXAMPLES=OFF -DKVMHOST_BUILD_BENCH=OFF -DKVMHOST_BUILD_LAB=ON -DKVMHOST_GO=/nonexistent \
+	-DKVMHOST_BUILD_EXAMPLES=ON -DKVMHOST_BUILD_BENCH=OFF -DKVMHOST_BUILD_LAB=ON -DKVMHOST_GO=/nonexistent \
 	-DKVMHOST_LIBFDT_STATIC="$libfdt" >/dev/null
 ninja -C "$build" -j"${KVMHOST_JOBS:-2}" lab_programs
 exec "$src/tests/lab/run-lab" -B "$build" --arch arm64 "$@"

@@ -236,6 +236,11 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 		return r;
 	v->opts.cmdline = arg[CMDLINE] ? arg[CMDLINE] : DEFAULT_CMDLINE;
 	v->opts.kernel_format = arg[MULTIBOOT] ? KVMHOST_X86_BOOT_MULTIBOOT : 0;
+#if !defined(__x86_64__)
+	/* arm64 (docs/arm64.md): the machine boots an Image and has no debug-exit port. */
+	if (arg[MULTIBOOT] || arg[DEBUG_EXIT])
+		return usage_error("%s is for x86 machines", arg[MULTIBOOT] ? "--multiboot" : "--debug-exit");
+#endif
 	v->control = arg[CONTROL];
 	v->paused = arg[PAUSED] != NULL;
 	v->opts.on_reset = arg[REBOOT] ? KVMHOST_MACHINE_RESET_REBOOT : KVMHOST_MACHINE_RESET_STOP;
@@ -375,7 +380,9 @@ int main(int argc, char **argv)
 	int r;
 
 	kvmhost_set_log_callback(log_to_stderr, NULL, KVMHOST_LOG_WARN);
-	v.opts.arch_options = &v.x86;
+#if defined(__x86_64__)
+	v.opts.arch_options = &v.x86; /* the arm64 machine has no options yet */
+#endif
 	v.opts.ram_flags = KVMHOST_MACHINE_RAM_THP; /* transparent huge pages, as QEMU asks: fewer faults booting */
 	if ((r = parse_args(&v, argc, argv)))
 		return r < 0 ? 0 : r;

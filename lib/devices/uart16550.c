@@ -538,20 +538,24 @@ KVMHOST_API void kvmhost_uart_destroy(struct kvmhost_uart *uart)
 	free(uart);
 }
 
-KVMHOST_API int kvmhost_uart_attach(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base)
+/* @limit: the highest address the 8 registers may end at (port 0xffff, or the top of an MMIO space); @func: the
+ * public call, for the messages. */
+static int kh_uart_attach(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base, uint64_t limit,
+			  const char *func)
 {
 	struct kvmhost_bus_range range = {.size = sizeof(range)};
 	int r;
 
 	if (!uart)
-		return KH_FAIL(EINVAL, "uart is NULL");
+		return kh_fail(EINVAL, func, "uart is NULL");
 	if (!bus)
-		return KH_FAIL(EINVAL, "%s: bus is NULL", uart->name);
-	if (base > 0x10000 - KVMHOST_UART_PORTS)
-		return KH_FAIL(EINVAL, "%s: ports 0x%llx-0x%llx pass port 0xffff", uart->name, (unsigned long long)base,
-			       (unsigned long long)base + KVMHOST_UART_PORTS - 1);
+		return kh_fail(EINVAL, func, "%s: bus is NULL", uart->name);
+	if (base > limit - (KVMHOST_UART_PORTS - 1))
+		return kh_fail(EINVAL, func, "%s: registers 0x%llx-0x%llx pass 0x%llx", uart->name,
+			       (unsigned long long)base, (unsigned long long)base + KVMHOST_UART_PORTS - 1,
+			       (unsigned long long)limit);
 	if (uart->bus)
-		return KH_FAIL(EBUSY, "%s: already attached at port 0x%llx", uart->name,
+		return kh_fail(EBUSY, func, "%s: already attached at port 0x%llx", uart->name,
 			       (unsigned long long)uart->base);
 	range.base = base;
 	range.length = KVMHOST_UART_PORTS;
@@ -565,6 +569,16 @@ KVMHOST_API int kvmhost_uart_attach(struct kvmhost_uart *uart, struct kvmhost_bu
 	uart->bus = bus;
 	uart->base = base;
 	return 0;
+}
+
+KVMHOST_API int kvmhost_uart_attach(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base)
+{
+	return kh_uart_attach(uart, bus, base, 0xffff, __func__);
+}
+
+KVMHOST_API int kvmhost_uart_attach_mmio(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base)
+{
+	return kh_uart_attach(uart, bus, base, UINT64_MAX, __func__);
 }
 
 KVMHOST_API int kvmhost_uart_receive(struct kvmhost_uart *uart, const void *bytes, size_t len)

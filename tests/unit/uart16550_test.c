@@ -333,6 +333,41 @@ static void test_tx_without_fd_and_broken_fd(void **state)
 	close(p[1]);
 }
 
+/* kvmhost_uart_attach_mmio(): the same registers at a guest-physical address past the port space (the arm64
+ * machine's 0x09000000), as the MMIO bus dispatches them; an address whose 8 bytes wrap is refused. */
+static void test_attach_mmio(void **state)
+{
+	struct kvmhost_uart_options uo = {.size = sizeof(uo), .out_fd = -1};
+	struct kvmhost_uart_stats s = {.size = sizeof(s)};
+	struct kvmhost_bus *bus;
+	struct kvmhost_uart *u, *other;
+	const uint64_t mmio = 0x09000000;
+	uint8_t b = 'x', lsr = 0;
+
+	(void)state;
+	assert_int_equal(kvmhost_bus_create("mmio", &bus), 0);
+	assert_int_equal(kvmhost_uart_create(&uo, &u), 0);
+	assert_int_equal(kvmhost_uart_attach(u, bus, mmio), -EINVAL); /* a port number: at most 0xfff8 */
+	assert_int_equal(kvmhost_uart_attach_mmio(NULL, bus, mmio), -EINVAL);
+	assert_non_null(strstr(kvmhost_last_error(), "kvmhost_uart_attach_mmio"));
+	assert_int_equal(kvmhost_uart_attach_mmio(u, NULL, mmio), -EINVAL);
+	assert_int_equal(kvmhost_uart_attach_mmio(u, bus, UINT64_MAX - 6), -EINVAL);
+	assert_int_equal(kvmhost_uart_attach_mmio(u, bus, mmio), 0);
+	assert_int_equal(kvmhost_uart_attach_mmio(u, bus, mmio), -EBUSY);
+	assert_int_equal(kvmhost_bus_write(bus, mmio + THR, &b, 1), 0);
+	assert_int_equal(kvmhost_bus_read(bus, mmio + LSR, &lsr, 1), 0);
+	assert_true(lsr & 0x20); /* THRE: the byte went out */
+	assert_int_equal(kvmhost_uart_get_stats(u, &s), 0);
+	assert_int_equal(s.tx_bytes, 1);
+	assert_int_equal(kvmhost_uart_create(&uo, &other), 0);
+	assert_int_equal(kvmhost_uart_attach_mmio(other, bus, mmio + 4), -EEXIST);
+	assert_int_equal(kvmhost_uart_attach_mmio(other, bus, UINT64_MAX - 7), 0); /* the last 8 bytes */
+	kvmhost_uart_destroy(other);
+	kvmhost_uart_destroy(u);
+	assert_int_equal(kvmhost_bus_count(bus), 0);
+	kvmhost_bus_destroy(bus);
+}
+
 static void test_rx_fifo_order(void **state)
 {
 	struct fx *f = *state;
@@ -805,6 +840,7 @@ int main(void)
 	    cmocka_unit_test(test_tx_full_pipe_nonblocking),
 	    cmocka_unit_test(test_tx_full_pipe_blocking),
 	    cmocka_unit_test(test_tx_without_fd_and_broken_fd),
+	    cmocka_unit_test(test_attach_mmio),
 	    cmocka_unit_test_setup_teardown(test_rx_fifo_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fifo_reset_and_toggle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_loopback_overrun, setup, teardown),

@@ -142,6 +142,18 @@ KVMHOST_API void kvmhost_uart_destroy(struct kvmhost_uart *uart);
 KVMHOST_API int kvmhost_uart_attach(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base);
 
 /**
+ * Claim bytes @p base to @p base + 7 of an MMIO bus: the same 8 byte-wide registers as kvmhost_uart_attach(),
+ * at a guest-physical address (a device tree's `ns16550a` with reg-shift 0 and reg-io-width 1, as the arm64
+ * machine has it). Rules as kvmhost_uart_attach().
+ * @param uart the UART
+ * @param bus the MMIO bus
+ * @param base the first register's guest-physical address
+ * @return 0; -EINVAL for NULL arguments or a range that wraps; -EBUSY if already attached; -EEXIST if the
+ *         range is taken.
+ */
+KVMHOST_API int kvmhost_uart_attach_mmio(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base);
+
+/**
  * Put received bytes into the receive FIFO, in order, as far as it has room
  * (none in loopback mode, where the receiver listens to the transmitter).
  * @param uart the UART

@@ -1,12 +1,14 @@
 /*
  * arm64 vCPUs (include/kvmhost/arm64.h): KVM_ARM_VCPU_INIT with the host's preferred target and PSCI 0.2,
- * optional PMU v3 and SVE where KVM offers them, core registers through ONE_REG, MPIDR read back.
+ * optional PMU v3 and SVE where KVM offers them, core, system and timer register ids for ONE_REG, MPIDR read
+ * back, KVM_GET_REG_LIST.
  * Creation, running and exit decoding are the arch-neutral ones of lib/kvm (vcpu.c, vcpu_run.c,
  * exit_decode.c): an MMIO exit or a PSCI SYSTEM_OFF/RESET (KVM_EXIT_SYSTEM_EVENT) needs nothing here.
  * Built on arm64 only.
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
@@ -131,5 +133,72 @@ KVMHOST_API int kvmhost_arm64_vcpu_mpidr(struct kvmhost_vcpu *vcpu, uint64_t *mp
 	if (r < 0)
 		return r;
 	*mpidr = v & KH_ARM64_MPIDR_AFF_MASK;
+	return 0;
+}
+
+KVMHOST_API uint64_t kvmhost_arm64_vcpu_sys_reg_id(unsigned op0, unsigned op1, unsigned crn, unsigned crm, unsigned op2)
+{
+	if (op0 > 3 || op1 > 7 || crn > 15 || crm > 15 || op2 > 7)
+		return 0;
+	return ARM64_SYS_REG(op0, op1, crn, crm, op2);
+}
+
+KVMHOST_API uint64_t kvmhost_arm64_vcpu_timer_reg_id(enum kvmhost_arm64_timer_reg reg)
+{
+	switch (reg) {
+	case KVMHOST_ARM64_TIMER_CTL:
+		return KVM_REG_ARM_TIMER_CTL;
+	case KVMHOST_ARM64_TIMER_CNT:
+		return KVM_REG_ARM_TIMER_CNT;
+	case KVMHOST_ARM64_TIMER_CVAL:
+		return KVM_REG_ARM_TIMER_CVAL;
+	default:
+		return 0;
+	}
+}
+
+/* KVM_GET_REG_LIST's argument: n, then n ids (struct kvm_reg_list ends in a flexible array). */
+KVMHOST_API int kvmhost_arm64_vcpu_reg_list(struct kvmhost_vcpu *vcpu, uint64_t *ids, uint64_t capacity,
+					    uint64_t *count)
+{
+	struct kvm_reg_list probe, *list;
+	uint64_t n;
+
+	if (!vcpu || !count)
+		return KH_FAIL(EINVAL, "vcpu or count is NULL");
+	if (capacity && !ids)
+		return KH_FAIL(EINVAL, "%s: vCPU %u: ids is NULL with capacity %llu", vcpu->vm->name, vcpu->id,
+			       (unsigned long long)capacity);
+	*count = 0;
+	/* KVM answers E2BIG with the count for n = 0. */
+	memset(&probe, 0, sizeof(probe));
+	if (ioctl(vcpu->fd, KVM_GET_REG_LIST, &probe) == 0) {
+		return 0; /* no registers at all */
+	}
+	if (errno != E2BIG)
+		return KH_FAIL_ERRNO("%s: vCPU %u: KVM_GET_REG_LIST failed", vcpu->vm->name, vcpu->id);
+	n = probe.n;
+	*count = n;
+	if (capacity < n)
+		return KH_FAIL(E2BIG, "%s: vCPU %u: KVM lists %llu registers, room for %llu", vcpu->vm->name, vcpu->id,
+			       (unsigned long long)n, (unsigned long long)capacity);
+	list = calloc(1, sizeof(*list) + (size_t)n * sizeof(uint64_t));
+	if (!list)
+		return KH_FAIL(ENOMEM, "%s: vCPU %u: no memory for %llu register ids", vcpu->vm->name, vcpu->id,
+			       (unsigned long long)n);
+	list->n = n;
+	if (ioctl(vcpu->fd, KVM_GET_REG_LIST, list) < 0) {
+		int err = errno;
+
+		free(list);
+		errno = err;
+		return KH_FAIL_ERRNO("%s: vCPU %u: KVM_GET_REG_LIST(%llu) failed", vcpu->vm->name, vcpu->id,
+				     (unsigned long long)n);
+	}
+	/* The list cannot grow between the calls (it depends on the features fixed at init), but never trust it. */
+	n = KH_MIN(list->n, capacity);
+	memcpy(ids, list->reg, (size_t)n * sizeof(uint64_t));
+	*count = n;
+	free(list);
 	return 0;
 }
