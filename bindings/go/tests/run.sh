@@ -5,6 +5,9 @@
 #   layout   TestLayout*: cgo's view of the C structs against layout/layout.c (KVMHOST_GO_LAYOUT_TOOL)
 #   kvm      TestKVM*: tiny guests as Go bytes                      label kvm
 #   example  builds and runs examples/hello                         label kvm
+#   lab      builds WORKDIR/kvmhost-go-static.test: the test binary linked statically (L1 has no C library) against
+#            the static library (PKG_CONFIG_PATH: the build tree's pkgconfig-static/kvmhost.pc); the lab's case
+#            bindings/go_kvm runs its TestKVM* tests (tests/lab/l1/bindings-go.sh)
 # The tests are built with `go test -c` and the binary run directly, so its exit status is ctest's: a kvm-tier
 # binary without a usable /dev/kvm prints one "SKIP: " line and exits 77. Offline and self-contained: no module
 # is fetched (GOPROXY=off, no dependencies), the toolchain is the installed one (GOTOOLCHAIN=local), and the
@@ -12,7 +15,7 @@
 # Usage: run.sh TIER WORKDIR [GO]   (GO: the go command, default go; PKG_CONFIG_PATH: where the kvmhost.pc to
 # build with is, ctest sets it to the build tree's)
 set -eu
-tier=${1:?usage: run.sh vet|unit|layout|kvm|example WORKDIR}
+tier=${1:?usage: run.sh vet|unit|layout|kvm|example|lab WORKDIR}
 work=${2:?usage: run.sh TIER WORKDIR}
 src=$(cd "$(dirname "$0")/.." && pwd)
 go=${3:-go}
@@ -42,6 +45,12 @@ unit | layout | kvm)
 	kvm) run='^TestKVM' ;;
 	esac
 	exec "$bin" -test.v -test.run "$run" -kvmhost.tier="$tier"
+	;;
+lab)
+	# -linkmode external: cgo's objects and the C libraries are linked by $CC, which -static makes static. -s -w:
+	# no symbol table and no DWARF (a third smaller; a panic's stack trace comes from the pcln table, which stays).
+	"$go" test -c -o "$work/kvmhost-go-static.test.tmp" -ldflags '-s -w -linkmode external -extldflags "-static"' .
+	mv "$work/kvmhost-go-static.test.tmp" "$work/kvmhost-go-static.test"
 	;;
 example)
 	"$go" test -c -o "$work/kvmhost-probe.test" .
