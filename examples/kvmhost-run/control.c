@@ -213,11 +213,29 @@ static int vm_migrate_set_parameters(void *opaque, const struct qmp_migration_pa
 static int vm_migrate_set_capability(void *opaque, const char *name, bool state)
 {
 	struct vmm *v = opaque;
+	char why[200];
+	int r;
 
+	if (!strcmp(name, "x-ignore-shared")) { /* the same-host hand-over (migrate.c) */
+		if ((r = migration_set_ignore_shared(state, why, sizeof(why))) < 0)
+			qmp_server_set_error(v->qmp, "%s", why);
+		return r;
+	}
 	if (!state || !strcmp(name, "events")) /* MIGRATION events are always sent */
 		return 0;
 	qmp_server_set_error(v->qmp, "Capability '%s' is not supported by " PROG, name);
 	return -ENOTSUP;
+}
+
+/* The capabilities kvmhost-run has: events (always on: MIGRATION events are always sent) and x-ignore-shared. */
+static int vm_query_migrate_capability(void *opaque, const char *name, bool *state)
+{
+	(void)opaque;
+	if (!strcmp(name, "events"))
+		return *state = true, 1;
+	if (!strcmp(name, "x-ignore-shared"))
+		return *state = migration_ignore_shared(), 1;
+	return 0;
 }
 
 static const struct qmp_ops vm_ops = {
@@ -235,6 +253,7 @@ static const struct qmp_ops vm_ops = {
     .migrate_cancel = vm_migrate_cancel,
     .migrate_set_parameters = vm_migrate_set_parameters,
     .migrate_set_capability = vm_migrate_set_capability,
+    .query_migrate_capability = vm_query_migrate_capability,
 };
 
 int control_open(struct vmm *v)

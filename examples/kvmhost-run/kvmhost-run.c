@@ -23,7 +23,8 @@
  * here as it was). After a migration to a socket completes (the destination confirmed the guest runs there),
  * kvmhost-run exits 0 at once, its last word on --control the MIGRATION event "completed" (QEMU's source instead
  * stays in "postmigrate" until `quit`); a migration that fails or is cancelled before its commit point leaves the
- * guest running here, and kvmhost-run goes on.
+ * guest running here, and kvmhost-run goes on. With --memory-backend memfd and the capability x-ignore-shared on,
+ * migrate unix: is a same-host hand-over: the RAM is passed, not copied (migrate.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +53,9 @@ static const char usage_text[] =
     "  --cmdline STR         kernel command line (default \"" DEFAULT_CMDLINE "\")\n"
     "  --mem SIZE            RAM with a K, M, G or T suffix; a plain number is MiB (default 256M)\n"
     "  --cpus N              vCPUs (default 1)\n"
+    "  --memory-backend B    guest RAM: anonymous (default: private memory) or memfd (shared memory,\n"
+    "                        as QEMU's memory-backend-memfd,share=on: what --control's migrate with\n"
+    "                        the capability x-ignore-shared needs to hand the guest over on this host)\n"
     "  --serial stdio|file:PATH|none   COM1's output (default stdio: then stdin is its input, a terminal\n"
     "                        in raw mode except that Ctrl-C still stops the VM)\n"
     "  --debug-exit[=PORT]   a 4-port test exit (default 0xf4): the guest writes v, " PROG " exits (v << 1) | 1\n"
@@ -174,6 +178,7 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 		PAUSED,
 		REBOOT,
 		INCOMING,
+		MEM_BACKEND,
 		N
 	};
 	enum { DISK = N, NET };
@@ -192,6 +197,7 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	    {"paused", no_argument, NULL, PAUSED},
 	    {"reboot", no_argument, NULL, REBOOT},
 	    {"incoming", required_argument, NULL, INCOMING},
+	    {"memory-backend", required_argument, NULL, MEM_BACKEND},
 	    {"disk", required_argument, NULL, DISK},
 	    {"net", required_argument, NULL, NET},
 	    {"console", optional_argument, NULL, CONSOLE},
@@ -224,6 +230,10 @@ static int parse_args(struct vmm *v, int argc, char **argv)
 	if (arg[MEM] &&
 	    (parse_size(arg[MEM], &v->opts.ram_size) < 0 || v->opts.ram_size % 4096 || v->opts.ram_size < (2u << 20)))
 		return usage_error("--mem %s: want 2M or more, in whole 4 KiB pages (e.g. 256M, 2G)", arg[MEM]);
+	if (arg[MEM_BACKEND] && !strcmp(arg[MEM_BACKEND], "memfd"))
+		v->opts.ram_backing = KVMHOST_MACHINE_RAM_MEMFD;
+	else if (arg[MEM_BACKEND] && strcmp(arg[MEM_BACKEND], "anonymous"))
+		return usage_error("--memory-backend %s: want anonymous or memfd", arg[MEM_BACKEND]);
 	if (arg[CPUS] &&
 	    ((n = strtoul(arg[CPUS], &end, 10)) < 1 || n > KVMHOST_MACHINE_MAX_VCPUS || *end || *arg[CPUS] == '-'))
 		return usage_error("--cpus %s: want a number from 1 to %u", arg[CPUS], KVMHOST_MACHINE_MAX_VCPUS);

@@ -84,6 +84,10 @@ int migration_cancel(struct vmm *v);
 int migration_set_parameters(bool has_downtime_limit, uint64_t downtime_limit, bool has_max_bandwidth,
 			     uint64_t max_bandwidth);
 void migration_query(struct qmp_migration_info *info);
+/* migrate-set-capabilities' x-ignore-shared: a later migrate unix: is a same-host hand-over (the guest's memfd RAM
+ * passed, only the state sent). 0, or -EBUSY with @why while a migration runs. */
+int migration_set_ignore_shared(bool on, char *why, size_t why_size);
+bool migration_ignore_shared(void);
 /* query-status during a migration: inmigrate, finish-migrate or postmigrate (true), else false. */
 bool migration_run_state(enum qmp_run_state *state);
 

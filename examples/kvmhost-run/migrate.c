@@ -13,6 +13,12 @@
  * it paused: the guest may run there, so only a person may `cont` it here. The destination takes the stream with
  * kvmhost_machine_migrate_receive(), which starts the guest itself.
  *
+ * With the capability x-ignore-shared (QEMU's name: the shared RAM is not sent), a migration to unix: is a
+ * same-host hand-over (KVMHOST_MIGRATION_SAME_HOST): the guest's RAM, a memfd (--memory-backend memfd), goes to the
+ * destination as fds with SCM_RIGHTS and only the state is sent; the destination (any kvmhost-run --incoming
+ * unix:, the capability set there or not) maps the same memory. It is refused, with a QMP error, for tcp: and
+ * file: and for RAM that is not a memfd.
+ *
  * To file: a migration is a snapshot (kvmhost_machine_snapshot()) written through a relay thread that counts and
  * paces the bytes (max-bandwidth): the guest is paused while it is written and goes on as it was (running or
  * paused) once the file is written and synced; a failed or cancelled one removes the file. --incoming file:PATH
@@ -70,6 +76,8 @@ struct migration {
 	bool finish_phase;		  /* the guest is paused for the transfer */
 	bool cancelled, ok;
 	bool live;		   /* the migration under way is kvmhost_machine_migrate_send/_receive() */
+	bool ignore_shared;	   /* x-ignore-shared: a migrate to unix: is a same-host hand-over */
+	bool same_host;		   /* outgoing: the migration under way is one (x-ignore-shared at its start) */
 	bool was_running;	   /* outgoing: the guest ran when it started */
 	bool stop_announced;	   /* outgoing: STOP was queued (the last pass paused the guest) */
 	const char *incoming_text; /* --incoming's argument, for messages */
@@ -564,8 +572,10 @@ static int send_live(struct vmm *v, int fd)
 	/* KVMHOST_MIGRATION_VERIFY=1 in the environment: the library checks that no page escaped the pre-copy
 	 * (docs/migration.md, "Verifying a pre-copy"). KVMHOST_MIGRATION_STATS set: a line of the source's figures on
 	 * stderr when the guest has moved. */
-	if (verify && *verify && strcmp(verify, "0") != 0)
+	if (verify && *verify && strcmp(verify, "0") != 0 && !mig.same_host) /* (nothing to verify: no page is sent) */
 		o.flags |= KVMHOST_MIGRATION_VERIFY;
+	if (mig.same_host)
+		o.flags |= KVMHOST_MIGRATION_SAME_HOST;
 	pthread_mutex_lock(&mig.lock);
 	o.downtime_limit_ms = mig.downtime_limit ? (uint32_t)mig.downtime_limit : 1;
 	o.max_bandwidth = mig.max_bandwidth;
@@ -711,6 +721,20 @@ int migration_start(struct vmm *v, const char *text, char *why, size_t why_size)
 			snprintf(why, why_size, "Parameter 'uri' %s: %s", text, what);
 		return -EINVAL;
 	}
+	if (mig.ignore_shared && u.kind != URI_UNIX) {
+		snprintf(why, why_size,
+			 "x-ignore-shared is on: the same-host hand-over passes the guest's RAM as fds over a Unix "
+			 "socket, so it needs unix:PATH, not %.*s (set x-ignore-shared off to copy the RAM)",
+			 (int)(strcspn(text, ":") + 1), text);
+		return -EINVAL;
+	}
+	if (mig.ignore_shared && v->opts.ram_backing != KVMHOST_MACHINE_RAM_MEMFD) {
+		snprintf(
+		    why, why_size,
+		    "x-ignore-shared is on but the guest's RAM is not shared: start " PROG
+		    " with --memory-backend memfd (QEMU: memory-backend-memfd,share=on), or set x-ignore-shared off");
+		return -EINVAL;
+	}
 	pthread_mutex_lock(&mig.lock);
 	{
 		const char *no = mig.outgoing || mig.thread_running ? "There's a migration process in progress"
@@ -737,6 +761,7 @@ int migration_start(struct vmm *v, const char *text, char *why, size_t why_size)
 	mig.remaining = mig.dirty_rate = mig.bandwidth = mig.expected_downtime_us = mig.passes = 0;
 	mig.total_us = mig.downtime_us = mig.downtime_bytes = 0;
 	mig.live = mig.was_running = mig.stop_announced = mig.finish_phase = false;
+	mig.same_host = mig.ignore_shared;
 	mig.ram_total = v->opts.ram_size;
 	set_status(QMP_MIGRATION_SETUP);
 	pthread_mutex_unlock(&mig.lock);
@@ -756,6 +781,31 @@ int migration_start(struct vmm *v, const char *text, char *why, size_t why_size)
 	}
 	mig.thread_running = true;
 	return 0;
+}
+
+int migration_set_ignore_shared(bool on, char *why, size_t why_size)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&mig.lock);
+	if (mig.outgoing) { /* (a destination still waiting may set it, as QEMU's: it changes nothing there) */
+		snprintf(why, why_size, "There's a migration process in progress"); /* QEMU's words */
+		r = -EBUSY;
+	} else {
+		mig.ignore_shared = on;
+	}
+	pthread_mutex_unlock(&mig.lock);
+	return r;
+}
+
+bool migration_ignore_shared(void)
+{
+	bool r;
+
+	pthread_mutex_lock(&mig.lock);
+	r = mig.ignore_shared;
+	pthread_mutex_unlock(&mig.lock);
+	return r;
 }
 
 int migration_cancel(struct vmm *v)

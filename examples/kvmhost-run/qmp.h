@@ -2,10 +2,11 @@
  * qmp: a QMP control socket (QEMU Machine Protocol) for a VMM, independent of how the VM is built. It listens on a
  * Unix socket, greets each client, negotiates capabilities and answers QEMU's commands for what a VMM has
  * (query-status, stop, cont, system_powerdown, system_reset, quit, query-cpus-fast, query-block, query-version,
- * and migration's: migrate, query-migrate, migrate_cancel, migrate-set-parameters, migrate-set-capabilities) with
- * QEMU's reply shapes and error classes; it sends the VMM's events (STOP, RESUME, SHUTDOWN, RESET, ...) to
- * every negotiated client. The VM side is a table of callbacks (struct qmp_ops) that supply values only: the JSON
- * shapes are built here, so a VMM cannot get them wrong. The JSON library (jansson) stays inside qmp*.c.
+ * and migration's: migrate, query-migrate, migrate_cancel, migrate-set-parameters, migrate-set-capabilities,
+ * query-migrate-capabilities) with QEMU's reply shapes and error classes; it sends the VMM's events (STOP, RESUME,
+ * SHUTDOWN, RESET, ...) to every negotiated client. The VM side is a table of callbacks (struct qmp_ops) that supply
+ * values only: the JSON shapes are built here, so a VMM cannot get them wrong. The JSON library (jansson) stays inside
+ * qmp*.c.
  *
  * Everything a client sends is hostile and bounded: a message is at most QMP_MAX_MESSAGE bytes (a longer one gets
  * one error reply and is skipped to its end; the connection stays, as QEMU resynchronises after its own limits),
@@ -151,6 +152,9 @@ struct qmp_ops {
 	/* migrate-set-capabilities: one call per {"capability": NAME, "state": BOOL} of the list, NAME one of
 	 * QEMU 7.2's capabilities (others are refused before the call). */
 	int (*migrate_set_capability)(void *opaque, const char *name, bool state);
+	/* query-migrate-capabilities: asked for each of QEMU 7.2's capabilities in QEMU's order; 1 with *@state set:
+	 * the capability is listed (one the VMM has), 0: left out of the list (one it does not have), or -errno. */
+	int (*query_migrate_capability)(void *opaque, const char *name, bool *state);
 };
 
 /* Listen on the Unix socket @path (mode 0600; a stale socket there is replaced, any other file is -EEXIST;

@@ -409,33 +409,35 @@ static json_t *run_migrate_set_parameters(const struct qmp_ops *ops, void *opaqu
 	return empty_return(ops->migrate_set_parameters(opaque, &p), why, why_size);
 }
 
+/* QEMU 7.2's MigrationCapability, in its order (query-migrate-capabilities lists them so). */
+static const char *const capability_names[] = {"xbzrle",
+					       "rdma-pin-all",
+					       "auto-converge",
+					       "zero-blocks",
+					       "compress",
+					       "events",
+					       "postcopy-ram",
+					       "x-colo",
+					       "release-ram",
+					       "block",
+					       "return-path",
+					       "pause-before-switchover",
+					       "multifd",
+					       "dirty-bitmaps",
+					       "postcopy-blocktime",
+					       "late-block-activate",
+					       "x-ignore-shared",
+					       "validate-uuid",
+					       "background-snapshot",
+					       "zero-copy-send",
+					       "postcopy-preempt",
+					       NULL};
+
 static json_t *run_migrate_set_capabilities(const struct qmp_ops *ops, void *opaque, json_t *args, char *why,
 					    size_t why_size)
 {
 	static const char *const known[] = {"capabilities", NULL};
-	static const char *const names[] = {/* QEMU 7.2's MigrationCapability */
-					    "xbzrle",
-					    "rdma-pin-all",
-					    "auto-converge",
-					    "zero-blocks",
-					    "compress",
-					    "events",
-					    "postcopy-ram",
-					    "x-colo",
-					    "release-ram",
-					    "block",
-					    "return-path",
-					    "pause-before-switchover",
-					    "multifd",
-					    "dirty-bitmaps",
-					    "postcopy-blocktime",
-					    "late-block-activate",
-					    "x-ignore-shared",
-					    "validate-uuid",
-					    "background-snapshot",
-					    "zero-copy-send",
-					    "postcopy-preempt",
-					    NULL};
+	const char *const *names = capability_names;
 	json_t *list = json_object_get(args, "capabilities"), *e;
 	size_t i, k;
 	int r;
@@ -491,6 +493,28 @@ static json_t *run_migrate_set_capabilities(const struct qmp_ops *ops, void *opa
 	return json_object();
 }
 
+/* query-migrate-capabilities: [{"capability": NAME, "state": BOOL}, ...], the capabilities the VMM has. */
+static json_t *run_query_migrate_capability(const struct qmp_ops *ops, void *opaque, char *why, size_t why_size)
+{
+	json_t *list = json_array();
+	bool state;
+	int r;
+
+	for (size_t k = 0; list && capability_names[k]; k++) {
+		state = false;
+		if ((r = ops->query_migrate_capability(opaque, capability_names[k], &state)) < 0) {
+			json_decref(list);
+			return failed(r, why, why_size);
+		}
+		if (r > 0 && json_array_append_new(list, json_pack("{s:s, s:b}", "capability", capability_names[k],
+								   "state", state)) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
 #define COMMAND(name, field)                                                                                           \
 	{                                                                                                              \
 		name, offsetof(struct qmp_ops, field), run_##field, NULL                                               \
@@ -515,6 +539,7 @@ static const struct qmp_command commands[] = {
     COMMAND("migrate_cancel", migrate_cancel),
     COMMAND_ARGS("migrate-set-parameters", migrate_set_parameters, run_migrate_set_parameters),
     COMMAND_ARGS("migrate-set-capabilities", migrate_set_capability, run_migrate_set_capabilities),
+    COMMAND("query-migrate-capabilities", query_migrate_capability),
 };
 
 const struct qmp_command *qmp_command_find(const struct qmp_ops *ops, const char *name)

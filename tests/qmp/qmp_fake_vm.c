@@ -215,10 +215,27 @@ static int fake_migrate_set_capability(void *opaque, const char *name, bool stat
 
 	if (vm->fail)
 		return failing(vm);
+	if (!strcmp(name, "x-ignore-shared")) { /* as kvmhost-run's: kept, listed by query-migrate-capabilities */
+		vm->ignore_shared = state;
+		return 0;
+	}
 	if (state && strcmp(name, "events")) { /* MIGRATION events are always sent */
 		qmp_server_set_error(vm->server, "Capability '%s' is not supported", name);
 		return -ENOTSUP;
 	}
+	return 0;
+}
+
+static int fake_query_migrate_capability(void *opaque, const char *name, bool *state)
+{
+	struct qmp_fake_vm *vm = opaque;
+
+	if (vm->fail)
+		return failing(vm);
+	if (!strcmp(name, "events"))
+		return *state = true, 1;
+	if (!strcmp(name, "x-ignore-shared"))
+		return *state = vm->ignore_shared, 1;
 	return 0;
 }
 
@@ -237,4 +254,5 @@ const struct qmp_ops qmp_fake_vm_ops = {
     .migrate_cancel = fake_migrate_cancel,
     .migrate_set_parameters = fake_migrate_set_parameters,
     .migrate_set_capability = fake_migrate_set_capability,
+    .query_migrate_capability = fake_query_migrate_capability,
 };

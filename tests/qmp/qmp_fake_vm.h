@@ -22,6 +22,7 @@ struct qmp_fake_vm {
 	unsigned migrations;				  /* migrate calls that started one */
 	enum qmp_migration_status migration;		  /* the last migration's (each completes at once) */
 	uint64_t downtime_limit, max_bandwidth;		  /* migrate-set-parameters */
+	bool ignore_shared;				  /* migrate-set-capabilities' x-ignore-shared */
 	int fail;					  /* nonzero: every callback returns it (a negative errno) */
 	const char *fail_desc; /* with fail: the text given to qmp_server_set_error(); NULL: none */
 };

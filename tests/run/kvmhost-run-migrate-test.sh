@@ -13,7 +13,10 @@
 #     a destination that refuses the stream (another RAM size) ends with 10 and the source runs on;
 #   cancel: a snapshot slowed by max-bandwidth is cancelled: status "cancelled", no file left, the guest runs on;
 #   live: the guest migrates over a Unix socket to another kvmhost-run (the source exits 0, the counter goes on
-#     there), then back over TCP on 127.0.0.1.
+#     there), then back over TCP on 127.0.0.1;
+#   same-host: query-migrate-capabilities lists x-ignore-shared, migrate-set-capabilities turns it on; a migrate
+#     is then refused with a QMP error for RAM that is not a memfd, and for tcp: and file:; with --memory-backend
+#     memfd the guest is handed over on unix: (the counter goes on; only the state is sent: no page, under 1 MiB).
 run=$1 guests=$2 ctl=$3
 [ -n "$ctl" ] || for c in "$(dirname "$run")/../kvmhostctl/kvmhostctl" "$(dirname "$run")/kvmhostctl-static"; do
 	[ -x "$c" ] && ctl=$c && break
@@ -59,6 +62,7 @@ expect_usage "--incoming file:/nonexistent/snap: No such file" --kernel "$tick" 
 expect_usage "--incoming unix:/nonexistent/dir/s: No such file" --kernel "$tick" --incoming unix:/nonexistent/dir/s
 expect_usage "--incoming needs a value" --kernel "$tick" --incoming
 expect_usage "--kernel is required" --incoming "file:$tmp"
+expect_usage "--memory-backend shm: want anonymous or memfd" --kernel "$tick" --memory-backend shm
 if "$run" --help 2>&1 | grep -q -- '--incoming URI'; then ok "--help lists --incoming"; else bad "--help has no --incoming"; fi
 
 if [ ! -c /dev/kvm ] || ! : 2>/dev/null <>/dev/kvm; then
@@ -223,9 +227,43 @@ wait_exit c 0
 count=$((count + $(digits c)))
 wait_digits d 3 || bad "d printed nothing after the migration over TCP: $(cat "$tmp/d.err")"
 follows d "$count"
+
+# ---- same-host hand-over: x-ignore-shared, memfd RAM ----
+on='{"capabilities": [{"capability": "x-ignore-shared", "state": true}]}'
+expect_qmp '{"capability": "x-ignore-shared", "state": false}' d query-migrate-capabilities
+expect_qmp "Parameter 'capabilities[0].state' is missing" d migrate-set-capabilities \
+	'{"capabilities": [{"capability": "x-ignore-shared"}]}'
+expect_qmp '{"return": {}}' d migrate-set-capabilities "$on"
+expect_qmp '{"capability": "x-ignore-shared", "state": true}' d query-migrate-capabilities
+expect_qmp "the guest's RAM is not shared: start kvmhost-run with --memory-backend memfd" d migrate \
+	"{\"uri\": \"unix:$tmp/none.sock\"}"
+expect_qmp '"status": "running"' d query-status # (refused before anything started)
 q d quit >/dev/null
 wait_exit d 0
-for f in a b1 b2 c d; do
+start e --memory-backend memfd
+wait_digits e 3 || bad "e (memfd RAM) printed no digits: $(cat "$tmp/e.err")"
+expect_qmp '{"return": {}}' e migrate-set-capabilities "$on"
+expect_qmp "needs unix:PATH, not tcp:" e migrate '{"uri": "tcp:127.0.0.1:1"}'
+expect_qmp "needs unix:PATH, not file:" e migrate "{\"uri\": \"file:$tmp/same.snap\"}"
+start f --memory-backend memfd --incoming "unix:$tmp/same.sock"
+expect_qmp '{"return": {}}' f migrate-set-capabilities "$on" # allowed on a destination that waits, as QEMU's
+expect_qmp '{"return": {}}' e migrate "{\"uri\": \"unix:$tmp/same.sock\"}"
+wait_exit e 0
+count=$(digits e)
+wait_digits f 3 || bad "f printed nothing after the same-host hand-over: $(cat "$tmp/f.err")"
+follows f "$count"
+r=$(q f query-migrate)
+sent=$(printf '%s' "$r" | sed -n 's/.*"transferred": \([0-9]*\).*/\1/p')
+# (a copy of this tiny guest is small too: what says "handed over" is that no page went, not even a zero range)
+if printf '%s' "$r" | grep -q '"status": "completed"' && printf '%s' "$r" | grep -q '"duplicate": 0, ' &&
+	printf '%s' "$r" | grep -q '"normal": 0, ' && [ -n "$sent" ] && [ "$sent" -gt 0 ] && [ "$sent" -lt 1048576 ]; then
+	ok "f: same-host hand-over completed, $sent bytes sent and no page (the state only: the RAM was passed)"
+else
+	bad "f: same-host hand-over: want completed, no page sent and under 1 MiB, got: $r"
+fi
+q f quit >/dev/null
+wait_exit f 0
+for f in a b1 b2 c d e f; do
 	[ -s "$tmp/$f.err" ] && bad "$f wrote on stderr: $(cat "$tmp/$f.err")"
 done
 

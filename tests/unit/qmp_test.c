@@ -1047,6 +1047,56 @@ static void test_migration(void **state)
 	take_empty_return(command(f, p,
 				  "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
 				  "[{\"capability\": \"events\", \"state\": true}]}}"));
+	/* x-ignore-shared (the same-host hand-over): query-migrate-capabilities lists what the VM has, in QEMU's
+	 * order, each {"capability", "state"}; a bad element leaves every capability as it was. */
+	{
+		json_t *caps;
+
+		r = command(f, p, "{\"execute\": \"query-migrate-capabilities\"}");
+		assert_return(r);
+		caps = json_object_get(r, "return");
+		assert_true(json_is_array(caps));
+		assert_int_equal(json_array_size(caps), 2);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(caps, 0), "capability")),
+				    "events");
+		assert_true(json_is_true(json_object_get(json_array_get(caps, 0), "state")));
+		assert_string_equal(json_string_value(json_object_get(json_array_get(caps, 1), "capability")),
+				    "x-ignore-shared");
+		assert_true(json_is_false(json_object_get(json_array_get(caps, 1), "state")));
+		assert_int_equal(json_object_size(json_array_get(caps, 1)), 2);
+		json_decref(r);
+		take_error(command(f, p,
+				   "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+				   "[{\"capability\": \"x-ignore-shared\", \"state\": true}, {\"capability\": "
+				   "\"x-ignore-shared\", \"state\": 1}]}}"),
+			   "GenericError", "Invalid parameter type for 'capabilities[1].state', expected: boolean");
+		assert_false(f->vm.ignore_shared);
+		take_error(command(f, p,
+				   "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+				   "[{\"capability\": \"x-ignore-shared\", \"state\": true, \"x\": 1}]}}"),
+			   "GenericError", "Parameter 'capabilities[0].x' is unexpected");
+		assert_false(f->vm.ignore_shared);
+		take_empty_return(
+		    command(f, p,
+			    "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+			    "[{\"capability\": \"x-ignore-shared\", \"state\": true}]}}"));
+		assert_true(f->vm.ignore_shared);
+		r = command(f, p, "{\"execute\": \"query-migrate-capabilities\"}");
+		assert_return(r);
+		assert_true(json_is_true(json_object_get(json_array_get(json_object_get(r, "return"), 1), "state")));
+		json_decref(r);
+		take_error(command(f, p, "{\"execute\": \"query-migrate-capabilities\", \"arguments\": {\"x\": 1}}"),
+			   "GenericError", "Parameter 'x' is unexpected");
+		f->vm.fail = -EIO;
+		take_error(command(f, p, "{\"execute\": \"query-migrate-capabilities\"}"), "GenericError",
+			   strerror(EIO));
+		f->vm.fail = 0;
+		take_empty_return(
+		    command(f, p,
+			    "{\"execute\": \"migrate-set-capabilities\", \"arguments\": {\"capabilities\": "
+			    "[{\"capability\": \"x-ignore-shared\", \"state\": false}]}}"));
+		assert_false(f->vm.ignore_shared);
+	}
 	/* A migration: its events come before the reply, as the callback sends them. */
 	peer_send(f, p, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:/run/x.mig\", \"detach\": true}}");
 	take_migration_event(peer_read(f, p), "setup");

@@ -32,8 +32,13 @@
 #   dirty     a memory-dirtying load in the guest while it migrates (guest command "dirty": 8 MiB rewritten
 #             over and over, each pass read back and its md5 compared with its pattern's): each hop's source
 #             must report more than one pre-copy pass, and no pass may read back wrong (checked on B and C)
+#   same-host unix only: the same-host hand-over, as QEMU's x-ignore-shared: every kvmhost-run has
+#             --memory-backend memfd, each source gets migrate-set-capabilities x-ignore-shared before its
+#             migrate, and the guest's RAM is passed, not copied: each hop's destination must report only the
+#             state sent (query-migrate: no page, normal and duplicate 0, under 1 MiB transferred), and the
+#             counter, the files and the network go on as in unix (A -> B -> C: B hands on the memory it got)
 # Every kvmhost-run must end with 0 (migrated away, or the guest's poweroff).
-# Usage: migrate.sh snapshot|unix|tcp [TIMEOUT [TRANSPORT [live|stopped|verify[,stream][,dirty] [APPEND [CPUS]]]]]
+# Usage: migrate.sh snapshot|unix|tcp [TIMEOUT [TRANSPORT [live|stopped|verify|same-host[,stream][,dirty] [APPEND [CPUS]]]]]
 # (seconds for each wait, default 90; the virtio transport, default mmio; "stopped": unix with the guest paused
 # (`stop`) before each migrate, which the library then sends in one pass: stop-and-copy through the live
 # protocol; "verify": live with KVMHOST_MIGRATION_VERIFY=1, the library's check that no page escaped the
@@ -42,10 +47,11 @@
 mode=${1:-unix} tmo=${2:-90} transport=${3:-mmio} how=${4:-live} append=${5:--} cpus=${6:-1}
 [ "$append" = - ] && append=
 append=$(echo "$append" | tr , ' ') # words separated by commas in tests/lab/cases.list
-verify=0 stream=0 dirty=0 way=live
+verify=0 stream=0 dirty=0 way=live same_host=0
 for w in $(echo "$how" | tr , ' '); do
 	case $w in
 	live | stopped) way=$w ;;
+	same-host) same_host=1 way=live ;; # live, the RAM passed (x-ignore-shared, memfd RAM)
 	verify) verify=1 way=live ;; # live, each source checking that no page escaped the pre-copy
 	stream) stream=1 ;;
 	dirty) dirty=1 ;;
@@ -54,6 +60,10 @@ for w in $(echo "$how" | tr , ' '); do
 done
 if [ "$mode" = snapshot ] && [ $((stream + dirty)) -ne 0 ]; then
 	echo "migrate-$mode: FAIL: stream and dirty are options of unix and tcp"
+	exit 2
+fi
+if [ "$same_host" = 1 ] && { [ "$mode" != unix ] || [ "$dirty" = 1 ]; }; then
+	echo "migrate-$mode: FAIL: same-host is an option of unix, without dirty (nothing is pre-copied)"
 	exit 2
 fi
 if [ -z "${MIGRATE_NETNS:-}" ]; then
@@ -130,6 +140,7 @@ cp /lab/l2/disk.ext4 "$d/disk.ext4" || exit 1
 
 cmdline="console=ttyS0 panic=0 quiet kvmhost.test=migrate_ticks${append:+ $append}"
 base="--kernel /lab/l2/bzImage --initrd /lab/l2/initramfs.cpio.gz --mem 256M --cpus $cpus --transport $transport --console"
+[ "$same_host" = 1 ] && base="$base --memory-backend memfd"
 
 # vm NAME FD TAP DISK [OPTIONS]: kvmhost-run-static in the background (tcp: on tap1, in host B's namespace);
 # hvc0's input is the FIFO NAME.in, held open here on FD (so that it never ends), its output NAME.hvc, COM1
@@ -321,6 +332,13 @@ else
 		echo "$s" | grep -q '"inmigrate"' && ok "$to: waits for the guest ($s)" || bad "$to: query-status: $s"
 		th=$(uptime_s)
 		[ "$way" = stopped ] && q "$from" stop >/dev/null
+		if [ "$same_host" = 1 ]; then
+			r=$(q "$from" migrate-set-capabilities '{"capabilities": [{"capability": "x-ignore-shared", "state": true}]}')
+			echo "$r" | grep -q '"return": {}' || bad "$from: migrate-set-capabilities x-ignore-shared: $r"
+			r=$(q "$from" query-migrate-capabilities)
+			echo "$r" | grep -q '{"capability": "x-ignore-shared", "state": true}' && ok "$from: x-ignore-shared on: $r" ||
+				bad "$from: query-migrate-capabilities: $r"
+		fi
 		l_before=$(lines)
 		r=$(q "$from" migrate "{\"uri\": \"$uri\"}")
 		echo "$r" | grep -q '"return": {}' || bad "$from: migrate: $r"
@@ -342,6 +360,12 @@ else
 		[ -n "$sdt" ] && [ -n "$dt" ] && [ "$sdt" -gt "$dt" ] && dt=$sdt
 		echo "$info" | grep -q '"status": "completed"' && ok "$from -> $to: completed in $(since "$th" "$(uptime_s)") s, downtime ${dt} ms, ${bytes} bytes ($from: $(sed -n 's/.*migrated: //p' "$d/$from.err" | tail -n 1))" ||
 			bad "$to: query-migrate: $info"
+		if [ "$same_host" = 1 ]; then # only the state went: no page (not even a zero range), well under 1 MiB
+			echo "$info" | grep -q '"normal": 0, ' && echo "$info" | grep -q '"duplicate": 0, ' &&
+				[ -n "$bytes" ] && [ "$bytes" -gt 0 ] && [ "$bytes" -lt 1048576 ] &&
+				ok "$from -> $to: same-host: only the state was sent, $bytes bytes (the 256 MiB RAM passed as fds)" ||
+				bad "$from -> $to: same-host: want no page and under 1 MiB sent, got $bytes bytes: $info"
+		fi
 		wait_for "$to" '^TICK n=[0-9]+' || { bad "$to: no tick after the migration"; give_up; }
 		last=$(last_tick "$from") first=$(first_tick "$to")
 		[ "$first" = $((last + 1)) ] && ok "$to: the counter goes on: tick $first after $last" || bad "$to: first tick $first after $last: lost or repeated ticks"

@@ -15,6 +15,15 @@
  *                                               written once, "VBENCH-DIRTY-READY", then RATE MiB/s of pages
  *                                               written (one byte each, never zero), round-robin, paced by the
  *                                               clock every 10 ms, for SECS seconds (default: until killed)
+ *   lab_vbench tick MS                          (the migration benchmark's guest) a line "T n us" on stdout every
+ *                                               MS ms of the guest's CLOCK_MONOTONIC, n counting from 1, us that
+ *                                               clock in microseconds; the next line is due MS ms after the last
+ *                                               one (never a burst to catch up after a stall), until killed
+ *   lab_vbench stamp FILE                       (L1) copy stdin to stdout line by line, except the "T n us" lines,
+ *                                               which go to FILE as "L1_us T n us", L1_us the arrival on L1's
+ *                                               CLOCK_MONOTONIC (a partial last line is dropped); until end of
+ *                                               file. With both, the gaps in the arrival of a guest's ticks are
+ *                                               what the host saw of it, whatever the guest's clock did
  *
  * Each measuring command prints "VBENCH-BEGIN <name>" just before its first I/O and "VBENCH-END <name> ..."
  * just after its last, with its own clock's figures. Under nested virtualisation the guest's clock may drift,
@@ -353,13 +362,74 @@ static int dirty(long mib, double rate, double secs)
 	return 0;
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int tick(long ms) __attribute__((noreturn));
+static int tick(long ms)
+{
+	uint64_t period = (uint64_t)ms * 1000u, due = now_us() + period, t;
+	unsigned long long n = 0;
+	struct timespec ts;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (;;) {
+		t = now_us();
+		if (due > t) {
+			ts.tv_sec = (time_t)((due - t) / 1000000u);
+			ts.tv_nsec = (long)((due - t) % 1000000u) * 1000;
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		printf("T %llu %llu\n", ++n, (unsigned long long)t);
+		due = t + period; /* after a stall: one line, then the period again */
+	}
+}
+
+static int stamp(const char *path)
+{
+	static char line[4096];
+	size_t len = 0;
+	FILE *ticks = fopen(path, "w");
+	int c;
+
+	if (!ticks)
+		return fail(path);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	setvbuf(ticks, NULL, _IOLBF, 0);
+	while ((c = getchar()) != EOF) {
+		if (c != '\n') {
+			if (len < sizeof(line) - 1)
+				line[len++] = (char)c;
+			continue;
+		}
+		line[len] = '\0';
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (!strncmp(line, "T ", 2))
+			fprintf(ticks, "%llu %s\n", (unsigned long long)now_us(), line);
+		else
+			printf("%s\n", line);
+		len = 0;
+	}
+	fclose(ticks);
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: lab_vbench seq-write|seq-read DEV SECS [BLOCK_KIB]\n"
 			"       lab_vbench rand-read DEV SECS [SEED]\n"
 			"       lab_vbench tcp-send HOST PORT SECS\n"
 			"       lab_vbench tcp-recv PORT [TIMEOUT]\n"
-			"       lab_vbench dirty MIB RATE_MIBS [SECS]\n");
+			"       lab_vbench dirty MIB RATE_MIBS [SECS]\n"
+			"       lab_vbench tick MS\n"
+			"       lab_vbench stamp FILE\n");
 	return 2;
 }
 
@@ -381,5 +451,9 @@ int main(int argc, char **argv)
 		return tcp_recv(atoi(argv[2]), argc > 3 ? atoi(argv[3]) : 0);
 	if (argc >= 4 && !strcmp(argv[1], "dirty") && atol(argv[2]) > 0 && atof(argv[3]) >= 0)
 		return dirty(atol(argv[2]), atof(argv[3]), argc > 4 ? atof(argv[4]) : 0);
+	if (argc == 3 && !strcmp(argv[1], "tick") && atol(argv[2]) > 0)
+		return tick(atol(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "stamp"))
+		return stamp(argv[2]);
 	return usage();
 }
