@@ -1,6 +1,6 @@
 package kvmhost
 
-// Tiny 16-bit real-mode guests as Go bytes, linked to run at guestBase (like bindings/python/tests/guests.py).
+// Tiny 16-bit real-mode guests as Go bytes, linked to run at guestBase (like bindings/python/kvmhost/tinyguests.py).
 
 const (
 	guestBase  = 0x1000

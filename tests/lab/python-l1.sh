@@ -11,7 +11,7 @@
 #   (mkguest's copies do not keep the files' times, which a .pyc in __pycache__ is checked against: it would be
 #   recompiled at every import under TCG; and a lone .pyc is half the bytes);
 #   the extension modules among them, with the libraries ldd names;
-#   /lab/python/{kvmhost,tests,pyproject.toml} (the binding's sources) and /lab/python/libkvmhost.so.0 (the build's
+#   /lab/python/{kvmhost,tests,examples,pyproject.toml} (the binding's sources) and /lab/python/libkvmhost.so.0 (the build's
 #   library) with the libraries ldd names (liburing, libfdt); /lab/python/interpreter names the interpreter.
 # Usage: python-l1.sh PYTHON LIBKVMHOST BINDING_SRC OUTDIR    (OUTDIR is made anew)
 # Exit 77 (and OUTDIR/skip-reason) when PYTHON has no pytest: the case then skips with that reason.
@@ -87,11 +87,11 @@ sources = []
 for pkg in (_pytest, pluggy):
     for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
         try_import(m.name)
-for d in (os.path.join(src, "kvmhost"), os.path.join(src, "tests")):
+for d in (os.path.join(src, "kvmhost"), os.path.join(src, "tests"), os.path.join(src, "examples")):
     sources += [os.path.join(d, f) for f in os.listdir(d) if f.endswith(".py")]
 for s in sources:
     for n in names_in(s):
-        if n.split(".")[0] not in ("kvmhost", "guests", "conftest"):
+        if n.split(".")[0] not in ("kvmhost", "conftest"):
             try_import(n)
 stdlib = sysconfig.get_paths()["stdlib"]
 roots = [stdlib] + [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
@@ -145,9 +145,10 @@ done <"$out/files.txt"
 find "$root/usr" -name '*.py' ! -path '*/python3.*/os.py' -exec sh -c 'for f; do [ -e "${f}c" ] && rm "$f"; done' sh {} +
 
 # The binding, its tests and the library under test.
-mkdir -p "$root/lab/python/kvmhost" "$root/lab/python/tests"
+mkdir -p "$root/lab/python/kvmhost" "$root/lab/python/tests" "$root/lab/python/examples"
 cp "$src"/kvmhost/*.py "$src"/kvmhost/py.typed "$root/lab/python/kvmhost/"
 cp "$src"/tests/*.py "$root/lab/python/tests/"
+cp "$src"/examples/*.py "$root/lab/python/examples/"
 cp "$src/pyproject.toml" "$root/lab/python/"
 cp -L "$lib" "$root/lab/python/libkvmhost.so.0"
 objcopy --strip-debug "$root/lab/python/libkvmhost.so.0" 2>/dev/null || true # the same code, a quarter the size

@@ -9,7 +9,7 @@ import pytest
 
 import kvmhost
 from kvmhost import EventType, KernelFormat, State, StopReason
-import guests
+from kvmhost import tinyguests as guests
 
 pytestmark = [pytest.mark.kvm, pytest.mark.usefixtures("kvm")]
 

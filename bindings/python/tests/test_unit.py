@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import kvmhost
-import guests
+from kvmhost import tinyguests as guests
 
 
 def test_version():

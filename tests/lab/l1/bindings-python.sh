@@ -33,3 +33,7 @@ if grep -q ' SKIPPED' "$log"; then
 	exit 1
 fi
 grep -q ' PASSED' "$log" || { echo "bindings-python: FAIL: no test passed"; exit 1; }
+# The README's example, as a user runs it (exit 0 only when the guest said hello and stopped as told)
+KVMHOST_LIBRARY=$d/libkvmhost.so.0 PYTHONPATH=$d PYTHONDONTWRITEBYTECODE=1 "$py" "$d/examples/hello.py" ||
+	{ echo "bindings-python: FAIL: examples/hello.py exited $?"; exit 1; }
+echo "bindings-python: ok: examples/hello.py"

@@ -1,5 +1,5 @@
-"""Tiny 16-bit real-mode guests as Python bytes, linked to run at 0x1000
-(like examples/hello/hello_guest.S), and the ports they use."""
+"""Tiny 16-bit real-mode guests as Python bytes, linked to run at 0x1000 (like examples/hello/hello_guest.S),
+and the ports they use: for trying the library without a kernel (examples/hello.py) and for its tests."""
 
 BASE = 0x1000
 COM1 = 0x3F8
