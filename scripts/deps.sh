@@ -11,7 +11,7 @@
 #   first). libfdt-dev is not Multi-Arch: same, so the cross build links the arm64 runtime library
 #   (libfdt1:arm64) and takes the host's headers.
 set -eu
-build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev liburing-dev libjansson-dev"
+build_pkgs="cmake ninja-build gcc binutils make pkg-config libc6-dev libcmocka-dev libfdt-dev libxxhash-dev liburing-dev libjansson-dev"
 lab_pkgs="qemu-system-x86 busybox-static cpio e2fsprogs xz-utils zstd kmod"
 deb_pkgs="debhelper dpkg-dev fakeroot lintian debootstrap"
 test_pkgs="clang clang-format acpica-tools abigail-tools doxygen python3-pytest python3-mypy python3-venv python3-wheel golang-go device-tree-compiler"

@@ -43,8 +43,9 @@ struct kvmhost_machine;
 /** Major format version this library writes; a reader refuses another major. */
 #define KVMHOST_MIGRATION_FORMAT_MAJOR 1
 /** Minor format version this library writes (a newer minor is still read). 1: the lineage block of diff
- * snapshots (KVMHOST_MIGRATION_DIFF_TRACK); a 1.0 stream reads as before. */
-#define KVMHOST_MIGRATION_FORMAT_MINOR 1
+ * snapshots (KVMHOST_MIGRATION_DIFF_TRACK); 2: memory sections checked by XXH64 instead of CRC-32 (header flag
+ * bit 4); 1.0 and 1.1 streams read as before. */
+#define KVMHOST_MIGRATION_FORMAT_MINOR 2
 
 /** @name Flags (kvmhost_migration_options.flags) */
 /** @{ */
@@ -277,7 +278,10 @@ KVMHOST_API int kvmhost_machine_diff_tracking_stop(struct kvmhost_machine *machi
  * RAM is sent, then every pass sends what KVM's dirty log (fetched and
  * cleared before the pages are read) and the VMM's own bitmap (device
  * writes) marked, until the dirty pages and the state can be sent within
- * @c downtime_limit_ms at the bandwidth the last pass measured. Then the
+ * @c downtime_limit_ms at the bandwidth the last pass measured (each pass
+ * counted until the socket holds at most 64 KiB the destination has not
+ * taken), and one more pass would not help: the expected stop is within a
+ * tenth of the limit, or the last pass did not halve the dirty pages. Then the
  * machine pauses (quiet: the devices stop writing), the last dirty pages,
  * the VM, vCPU and device state and the end marker are sent, and the
  * destination loads them and says it is ready. The commit point is this

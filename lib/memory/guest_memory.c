@@ -295,6 +295,7 @@ int kh_region_create(const struct kvmhost_memory_options *o, struct kvmhost_memo
 	r->gpa = o->guest_phys_addr;
 	r->length = o->length;
 	r->backing = o->backing;
+	r->fd_offset = o->backing == KVMHOST_MEMORY_FILE ? o->fd_offset : 0;
 	atomic_init(&r->flags, o->flags);
 	r->pages = o->length >> KH_PAGE_SHIFT;
 	r->bitmap_words = (size_t)((r->pages + 63) / 64);

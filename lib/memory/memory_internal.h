@@ -36,6 +36,7 @@ struct kvmhost_memory_region {
 	enum kvmhost_memory_backing backing;
 	_Atomic uint32_t flags;	     /* KVMHOST_MEMORY_*; LOG_DIRTY follows set_dirty_logging */
 	int fd;			     /* memfd/hugetlb/dup'ed file fd, or -1 */
+	uint64_t fd_offset;	     /* FILE: where the region starts in its file (same-host hand-over) */
 	int slot;		     /* KVM slot of a VM region, or -1 */
 	char *name;		     /* copied; never NULL */
 	uint64_t pages;		     /* length / KVMHOST_PAGE_SIZE */

@@ -28,7 +28,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/sockios.h>
 #include <kvmhost/memory.h>
 #include <kvmhost/migration.h>
 
@@ -129,6 +131,10 @@ static int recv_head(struct kh_mig_io *io, uint8_t *h, struct msg *m, const char
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	ssize_t r;
 
+	/* A message comes only when the peer waits for it, after the stream's last byte: never read ahead. */
+	if (io->ctl->ra_pos < io->ctl->ra_len)
+		return KH_FAIL(EBADMSG, "%s: %zu bytes of the stream came where a message comes", what,
+			       io->ctl->ra_len - io->ctl->ra_pos);
 	for (;;) {
 		struct pollfd p[2] = {{.fd = io->fd, .events = POLLIN}, {.fd = io->ctl->wake_fd, .events = POLLIN}};
 		int n;
@@ -285,6 +291,8 @@ static void live_unregister(struct live *l)
 		}
 	pthread_mutex_unlock(&reg_lock);
 	close(l->ctl.wake_fd);
+	free(l->ctl.ra);
+	l->ctl.ra = NULL;
 }
 
 /* The commit: 0 and committed, or -ECANCELED when a cancel came first. */
@@ -620,6 +628,39 @@ static uint64_t state_guess(const struct send *s)
 	return 64u * 1024u + (uint64_t)s->m->ncpus * 16u * 1024u;
 }
 
+/*
+ * After a pass: wait (the guest runs on) until what the socket still holds for the destination is down to
+ * DRAIN_BYTES (SIOCOUTQ: bytes the peer has not read yet on a Unix socket, not yet acknowledged on TCP). A pass
+ * "ends" when its last byte is in the socket buffer, so without it the bandwidth a pass measures was the
+ * sender's, and when the source paused up to a socket buffer of pages (megabytes on TCP, whose buffers grow)
+ * was still on its way, inside the downtime. With it a pass's time is until the destination has nearly all of
+ * it, and its bandwidth is what the destination takes. A socket without SIOCOUTQ: no wait.
+ */
+#define DRAIN_BYTES (64u << 10)
+
+static int drain(struct send *s)
+{
+	uint64_t t0 = kh_mig_now_ns();
+
+	for (;;) {
+		struct pollfd p[2] = {{.fd = s->io.ctl->wake_fd, .events = POLLIN}, {.fd = s->io.fd, .events = POLLIN}};
+		int q = 0, n;
+
+		if (ioctl(s->io.fd, SIOCOUTQ, &q) < 0 || q <= (int)DRAIN_BYTES)
+			return 0;
+		if ((kh_mig_now_ns() - t0) / 1000000u > (uint64_t)s->io.ctl->timeout_ms)
+			return KH_FAIL(ETIMEDOUT, "the destination read nothing of the last %d bytes sent for %d ms", q,
+				       s->io.ctl->timeout_ms);
+		do
+			n = poll(p, 2, 1);
+		while (n < 0 && errno == EINTR);
+		if (n > 0 && p[0].revents)
+			return KH_FAIL(ECANCELED, "cancelled");
+		if (n > 0 && p[1].revents)
+			return KH_FAIL(ECONNRESET, "the peer spoke or closed while the pass drained (it failed)");
+	}
+}
+
 /* A pass must send this much before its time says anything about the link's bandwidth. */
 #define MEASURE_BYTES (256u << 10)
 
@@ -629,6 +670,7 @@ static int precopy(struct send *s)
 	uint64_t bandwidth = 0, dirty_rate = 0, remaining, t_pass, t_harvest;
 	uint32_t fast_passes = 0;
 	int measured = 0;
+	uint64_t last_pages; /* pages the pass just sent */
 	int r;
 
 	if ((r = start_logging(s)) < 0)
@@ -636,10 +678,11 @@ static int precopy(struct send *s)
 	t_pass = t_harvest = kh_mig_now_ns();
 	s->io.ctl->rl_start_ns = t_pass;
 	s->io.ctl->rl_bytes = 0;
-	if ((r = send_all(s)) < 0)
+	if ((r = send_all(s)) < 0 || (r = drain(s)) < 0)
 		return r;
 	s->st.pass_pages[0] = s->c.data_pages + s->c.zero_pages;
 	s->st.passes = 1;
+	last_pages = s->st.pass_pages[0];
 	for (;;) {
 		uint64_t now = kh_mig_now_ns(), pass_ns = now - t_pass, bytes = s->io.ctl->rl_bytes, expect_us;
 
@@ -663,7 +706,16 @@ static int precopy(struct send *s)
 		/* Fits the budget; or nothing is dirty, so another pass cannot shorten the stop (what is left is the
 		 * state, sent once whatever the estimate says: a small first pass, mostly zero pages, can make the
 		 * measured bandwidth too low for even the state to "fit", as L1 under TCG showed). */
-		if (expect_us <= (uint64_t)s->downtime_ms * 1000u || !s->dirty_pages)
+		if (!s->dirty_pages)
+			return 0;
+		/* Within the budget, one more pass while it pays: the expected stop is above a tenth of the budget
+		 * and the pass just sent at least halved what is dirty (a guest writing little: the idle Linux
+		 * guest's ~300 pages left after the pass over all of RAM, sent in a short pass while it runs, became
+		 * a few dozen to send paused). A pass that did not halve it says the guest dirties about as fast as
+		 * the passes send: stop. */
+		if (expect_us <= (uint64_t)s->downtime_ms * 1000u &&
+		    (expect_us <= (uint64_t)s->downtime_ms * 100u || s->st.passes >= s->max_iter ||
+		     s->dirty_pages * 2 > last_pages))
 			return 0;
 		/* No pass has yet sent enough to measure the link (mostly zero pages, or a few dirty ones), and what
 		 * is left is no more than such a pass: the estimate says nothing, and the rest is small. */
@@ -697,7 +749,8 @@ static int precopy(struct send *s)
 		t_pass = kh_mig_now_ns();
 		s->io.ctl->rl_start_ns = t_pass;
 		s->io.ctl->rl_bytes = 0;
-		if ((r = send_dirty(s)) < 0)
+		last_pages = s->dirty_pages;
+		if ((r = send_dirty(s)) < 0 || (r = drain(s)) < 0)
 			return r;
 	}
 }
@@ -714,15 +767,17 @@ static int send_fds(struct send *s)
 		struct kvmhost_memory_region *g = s->log[i].region;
 
 		fds[i] = kvmhost_memory_region_fd(g);
-		/* A memfd maps from offset 0; a RAM file's ranges sit at offsets the region does not keep. */
-		if (fds[i] < 0 || (g->backing != KVMHOST_MEMORY_MEMFD && g->backing != KVMHOST_MEMORY_HUGETLB))
+		/* A memfd maps from offset 0; a FILE region (a same-host destination's RAM: the source's memfd, which
+		 * it may hand on) from the offset it keeps. */
+		if (fds[i] < 0 || (g->backing != KVMHOST_MEMORY_MEMFD && g->backing != KVMHOST_MEMORY_HUGETLB &&
+				   g->backing != KVMHOST_MEMORY_FILE))
 			return KH_FAIL(EINVAL,
 				       "RAM range %u is not memfd-backed: the same-host hand-over needs "
 				       "KVMHOST_MACHINE_RAM_MEMFD (or RAM_SHARED, HUGETLB)",
 				       i);
 		kh_le_put(&p, s->rs.r[i].gpa, 8);
 		kh_le_put(&p, s->rs.r[i].length, 8);
-		kh_le_put(&p, 0, 8);
+		kh_le_put(&p, g->backing == KVMHOST_MEMORY_FILE ? g->fd_offset : 0, 8);
 	}
 	return send_msg(&s->io, MSG_FDS, 0, buf, (uint32_t)(p - buf), fds, s->rs.n);
 }
@@ -1087,8 +1142,11 @@ static int recv_after_config(void *opaque, uint32_t flags)
 	if ((r = send_msg(rc->io, MSG_ACCEPT, 0, NULL, 0, NULL, 0)) < 0)
 		return r;
 	rc->accepted = 1;
-	if (flags & KH_MIG_FLAG_SHARED_MEMORY)
-		return take_fds(rc);
+	if ((flags & KH_MIG_FLAG_SHARED_MEMORY) && (r = take_fds(rc)) < 0)
+		return r;
+	/* From here to the end marker only the stream comes (the source waits for READY after it): its reads
+	 * may take the bytes behind them, and memory goes straight into the guest's RAM (stream.c). */
+	rc->io->ctl->read_ahead = 1;
 	return 0;
 }
 
@@ -1120,6 +1178,9 @@ KVMHOST_API int kvmhost_machine_migrate_receive(struct kvmhost_machine *m, int f
 				      .opaque = &rc};
 	r = kh_mig_restore_stream(m, &io, o.flags, &hooks, &c, &state_ns, &state_off);
 	live_stream = rc.accepted;
+	l.ctl.read_ahead = 0;
+	if (r == 0 && l.ctl.ra_pos < l.ctl.ra_len)
+		r = KH_FAIL(EBADMSG, "%zu bytes after the stream's end marker", l.ctl.ra_len - l.ctl.ra_pos);
 	if (r == 0 && live_stream && (r = send_msg(&io, MSG_READY, 0, NULL, 0, NULL, 0)) == 0)
 		r = expect_msg(&io, MSG_GO, ECANCELED, "the source's GO");
 	if (r == 0)

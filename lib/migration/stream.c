@@ -19,6 +19,7 @@
 #include "../core/crc32.h"
 #include "../core/internal.h"
 #include "../core/state_io.h"
+#include "../core/xxh64.h"
 #include "stream.h"
 
 static const char *const section_names[] = {"?", "config", "memory", "vm", "vcpu", "devices", "virtio", "end"};
@@ -29,6 +30,13 @@ static const char *section_name(uint32_t id)
 }
 
 /* ---- writing ---- */
+
+uint32_t kh_mig_payload_sum(uint32_t header_flags, uint32_t id, const void *payload, size_t len)
+{
+	if ((header_flags & KH_MIG_FLAG_XXH64) && id == KH_MIG_SEC_MEMORY)
+		return (uint32_t)kh_xxh64(payload, len, 0);
+	return kh_crc32(0, payload, len);
+}
 
 int kh_mig_write_header(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
 			uint32_t nfeat)
@@ -45,6 +53,10 @@ int kh_mig_write_header_lineage(struct kh_mig_io *io, uint32_t arch, uint32_t fl
 	if (nfeat > KH_MIG_MAX_FEATURES || (nfeat && !f))
 		return KH_FAIL(EINVAL, "%u CPU feature words: at most %u", nfeat, KH_MIG_MAX_FEATURES);
 	flags = lin ? flags | KH_MIG_FLAG_LINEAGE : flags & ~(uint32_t)KH_MIG_FLAG_LINEAGE;
+	/* Format 1.2: every stream this library writes checks its memory with XXH64 (a 1.0/1.1 reader refuses the
+	 * flag cleanly); this reader takes both. */
+	flags |= KH_MIG_FLAG_XXH64;
+	io->xxh64 = 1;
 	kh_le_put(&p, KVMHOST_MIGRATION_MAGIC, 4);
 	kh_le_put(&p, KVMHOST_MIGRATION_FORMAT_MAJOR, 2);
 	kh_le_put(&p, KVMHOST_MIGRATION_FORMAT_MINOR, 2);
@@ -72,27 +84,40 @@ int kh_mig_write_header_lineage(struct kh_mig_io *io, uint32_t arch, uint32_t fl
 	return kh_mig_write_full(io, h, len, "the header");
 }
 
+static void section_header(uint8_t *h, const struct kh_mig_io *io, uint32_t id, uint32_t instance, const void *payload,
+			   size_t len)
+{
+	uint8_t *p = h;
+
+	kh_le_put(&p, id, 4);
+	kh_le_put(&p, KH_MIG_SEC_VERSION, 2);
+	kh_le_put(&p, instance, 2);
+	kh_le_put(&p, len, 8);
+	kh_le_put(&p, kh_mig_payload_sum(io->xxh64 ? KH_MIG_FLAG_XXH64 : 0, id, payload, len), 4);
+	kh_le_put(&p, kh_crc32(0, h, 20), 4);
+}
+
+static void count_section(struct kh_mig_counts *c, uint32_t id)
+{
+	c->sections++;
+	if (id == KH_MIG_SEC_VCPU)
+		c->vcpus++;
+}
+
 int kh_mig_write_section(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t id, uint32_t instance,
 			 const void *payload, size_t len)
 {
-	uint8_t h[KH_MIG_SECTION_HEADER], *p = h;
+	uint8_t h[KH_MIG_SECTION_HEADER];
 	char what[48];
 	int r;
 
 	if (instance > UINT16_MAX)
 		return KH_FAIL(EINVAL, "%s section instance %u does not fit 16 bits", section_name(id), instance);
-	kh_le_put(&p, id, 4);
-	kh_le_put(&p, KH_MIG_SEC_VERSION, 2);
-	kh_le_put(&p, instance, 2);
-	kh_le_put(&p, len, 8);
-	kh_le_put(&p, kh_crc32(0, payload, len), 4);
-	kh_le_put(&p, kh_crc32(0, h, 20), 4);
+	section_header(h, io, id, instance, payload, len);
 	snprintf(what, sizeof(what), "the %s section %u", section_name(id), instance);
 	if ((r = kh_mig_write_full(io, h, sizeof(h), what)) < 0 || (r = kh_mig_write_full(io, payload, len, what)) < 0)
 		return r;
-	c->sections++;
-	if (id == KH_MIG_SEC_VCPU)
-		c->vcpus++;
+	count_section(c, id);
 	return 0;
 }
 
@@ -127,6 +152,17 @@ struct mem_writer {
 	uint32_t records; /* records in b */
 };
 
+/* The buffer starts with room for the section's header: header and payload go out in one write. */
+static void mem_start(struct mem_writer *w)
+{
+	static const uint8_t room[KH_MIG_SECTION_HEADER];
+
+	w->b.len = 0;
+	kh_buf_put(&w->b, room, sizeof(room));
+	w->data = 0;
+	w->records = 0;
+}
+
 static int mem_flush(struct mem_writer *w)
 {
 	int r;
@@ -135,10 +171,12 @@ static int mem_flush(struct mem_writer *w)
 		return 0;
 	if (w->b.err)
 		return KH_FAIL(w->b.err, "cannot buffer a memory section");
-	r = kh_mig_write_section(w->io, w->c, KH_MIG_SEC_MEMORY, 0, w->b.p, w->b.len);
-	w->b.len = 0;
-	w->data = 0;
-	w->records = 0;
+	section_header(w->b.p, w->io, KH_MIG_SEC_MEMORY, 0, w->b.p + KH_MIG_SECTION_HEADER,
+		       w->b.len - KH_MIG_SECTION_HEADER);
+	r = kh_mig_write_full(w->io, w->b.p, w->b.len, "a memory section");
+	if (r == 0)
+		count_section(w->c, KH_MIG_SEC_MEMORY);
+	mem_start(w);
 	return r;
 }
 
@@ -165,6 +203,11 @@ uint64_t kh_mig_page_hash(const void *page)
 	return h ^ (h >> 29);
 }
 
+static int page_is_hole(const uint64_t *holes, uint64_t i)
+{
+	return holes && (holes[i / 64] >> (i % 64)) & 1;
+}
+
 static int page_dirty(const uint64_t *bitmap, uint64_t i)
 {
 	return !bitmap || (bitmap[i / 64] >> (i % 64)) & 1;
@@ -175,8 +218,10 @@ int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvm
 		       uint64_t *const *hash)
 {
 	struct mem_writer w = {.io = io, .c = c};
-	uint64_t zero_hash = hash ? kh_mig_page_hash(zero_page) : 0;
+	uint64_t zero_hash = hash ? kh_mig_page_hash(zero_page) : 0, *holes = NULL;
 	int r = 0;
+
+	mem_start(&w);
 
 	for (uint32_t k = 0; k < nranges && r == 0; k++) {
 		uint64_t pages = rg[k].length / KH_MIG_PAGE_SIZE, i = 0;
@@ -189,6 +234,14 @@ int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvm
 		if ((r = kvmhost_memory_translate(mem, rg[k].gpa, rg[k].length, &hv)) < 0)
 			break;
 		host = hv;
+		/* A pass over all of RAM: the pages never written are zero without a read (and its page fault). */
+		free(holes);
+		holes = NULL;
+		if (!dirty && !all_pages && (holes = malloc((size_t)((pages + 63) / 64) * 8 + 8)) &&
+		    kh_mig_holes(mem, rg[k].gpa, pages, holes) < 0) {
+			free(holes);
+			holes = NULL;
+		}
 		while (i < pages && r == 0) {
 			const uint64_t *bm = dirty ? dirty[k] : NULL;
 			int zero;
@@ -202,7 +255,7 @@ int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvm
 				i++;
 				continue;
 			}
-			zero = !all_pages && page_is_zero(host + i * KH_MIG_PAGE_SIZE);
+			zero = !all_pages && (page_is_hole(holes, i) || page_is_zero(host + i * KH_MIG_PAGE_SIZE));
 			j = i + 1;
 
 			if (w.records == MAX_RECORDS || (!zero && w.data == KH_MIG_MEM_DATA_MAX)) {
@@ -211,7 +264,8 @@ int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvm
 			}
 			limit = zero ? UINT32_MAX : (KH_MIG_MEM_DATA_MAX - w.data) / KH_MIG_PAGE_SIZE;
 			while (j < pages && j - i < limit && page_dirty(bm, j) &&
-			       (!all_pages && page_is_zero(host + j * KH_MIG_PAGE_SIZE)) == zero)
+			       (!all_pages && (page_is_hole(holes, j) || page_is_zero(host + j * KH_MIG_PAGE_SIZE))) ==
+				   zero)
 				j++;
 			kh_buf_le(&w.b, rg[k].gpa + i * KH_MIG_PAGE_SIZE, 8);
 			kh_buf_le(&w.b, j - i, 4);
@@ -237,6 +291,7 @@ int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvm
 	}
 	if (r == 0)
 		r = mem_flush(&w);
+	free(holes);
 	kh_buf_free(&w.b);
 	return r;
 }
@@ -267,6 +322,9 @@ struct reader {
 	struct kh_mig_range ranges[KH_MIG_MAX_RAM_RANGES];
 	uint64_t offset; /* of the section being read */
 	uint32_t index;	 /* its number, 0 the first */
+	/* Per range (d->mem only): the destination's pages still never written, which a zero range needs neither
+	 * to read nor to clear (kh_mig_holes() when the config came; a data record clears its pages' bits). */
+	uint64_t *holes[KH_MIG_MAX_RAM_RANGES];
 };
 
 static void hex_id(char out[33], const uint8_t id[16])
@@ -378,7 +436,7 @@ static int read_header(struct reader *rd)
 		    "a live migration stream (header flags 0x%x): kvmhost_machine_migrate_receive() reads it", flags);
 	if ((r = read_lineage(rd, h + KH_MIG_HEADER_FIXED + 16u * nfeat, flags)) < 0)
 		return r;
-	if (flags & ~rd->d->accept_flags & ~(uint32_t)(KH_MIG_FLAG_LIVE | KH_MIG_FLAG_LINEAGE))
+	if (flags & ~rd->d->accept_flags & ~(uint32_t)(KH_MIG_FLAG_LIVE | KH_MIG_FLAG_LINEAGE | KH_MIG_FLAG_XXH64))
 		return KH_FAIL(EOPNOTSUPP,
 			       "the header has flags 0x%x this library does not know (written by "
 			       "library version %u)",
@@ -484,16 +542,27 @@ static int read_config(struct reader *rd, const uint8_t *p, size_t len)
 			    EINVAL, "the snapshot's RAM range %u is 0x%llx+0x%llx; this machine's is 0x%llx+0x%llx", i,
 			    (unsigned long long)rd->ranges[i].gpa, (unsigned long long)rd->ranges[i].length,
 			    (unsigned long long)d->ram[i].gpa, (unsigned long long)d->ram[i].length);
+	for (uint32_t i = 0; d->mem && i < rd->nranges; i++) {
+		uint64_t pages = rd->ranges[i].length / KH_MIG_PAGE_SIZE;
+
+		/* Best effort: without the bitmap every zero range is read and cleared as before. */
+		if ((rd->holes[i] = malloc((size_t)((pages + 63) / 64) * 8 + 8)) &&
+		    kh_mig_holes(d->mem, rd->ranges[i].gpa, pages, rd->holes[i]) < 0) {
+			free(rd->holes[i]);
+			rd->holes[i] = NULL;
+		}
+	}
 	return 0;
 }
 
+/* The range index holding [gpa, gpa + len), or -1. */
 static int in_ram(const struct reader *rd, uint64_t gpa, uint64_t len)
 {
 	for (uint32_t i = 0; i < rd->nranges; i++)
 		if (gpa >= rd->ranges[i].gpa && len <= rd->ranges[i].length &&
 		    gpa - rd->ranges[i].gpa <= rd->ranges[i].length - len)
-			return 1;
-	return 0;
+			return (int)i;
+	return -1;
 }
 
 static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
@@ -507,7 +576,8 @@ static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
 		uint64_t gpa, pages, bytes;
 		uint32_t kind;
 		void *host = NULL;
-		int r;
+		uint64_t *holes, first;
+		int r, ri;
 
 		if ((size_t)(end - p) < KH_MIG_MEM_RECORD)
 			return KH_FAIL(EINVAL, AT ": record %u is cut short (%zu bytes left)",
@@ -520,7 +590,7 @@ static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
 			return KH_FAIL(EINVAL, AT ": record %u is malformed (address 0x%llx, %llu pages, kind %u)",
 				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
 				       (unsigned long long)pages, kind);
-		if (!in_ram(rd, gpa, bytes))
+		if ((ri = in_ram(rd, gpa, bytes)) < 0)
 			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx is not inside the guest's RAM",
 				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
 				       (unsigned long long)bytes);
@@ -530,23 +600,114 @@ static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
 		if (rd->d->mem && (r = kvmhost_memory_translate(rd->d->mem, gpa, bytes, &host)) < 0)
 			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx: %s", AT_ARGS(rd, KH_MIG_SEC_MEMORY), n,
 				       (unsigned long long)gpa, (unsigned long long)bytes, kvmhost_last_error());
+		holes = rd->holes[ri];
+		first = (gpa - rd->ranges[ri].gpa) / KH_MIG_PAGE_SIZE;
 		if (kind == KH_MIG_MEM_DATA) {
 			if (host)
 				memcpy(host, p, (size_t)bytes);
+			for (uint64_t i = first; holes && i < first + pages; i++)
+				holes[i / 64] &= ~(1ull << (i % 64));
 			p += bytes;
 			rd->c->data_pages += pages;
 			continue;
 		}
-		/* Zero ranges: reading a page of fresh anonymous RAM maps the shared zero page; only a page
-		 * that is not zero is written, so restoring into a new machine allocates nothing for them. */
+		/* Zero ranges: a page never written is zero already; reading another page of fresh anonymous RAM
+		 * maps the shared zero page; only a page that is not zero is written, so restoring into a new
+		 * machine allocates nothing for them. */
 		for (uint64_t i = 0; host && i < pages; i++) {
 			uint8_t *pg = (uint8_t *)host + i * KH_MIG_PAGE_SIZE;
 
+			if (page_is_hole(holes, first + i))
+				continue;
 			if (!page_is_zero(pg))
 				memset(pg, 0, KH_MIG_PAGE_SIZE);
 		}
 		rd->c->zero_pages += pages;
 	}
+	return 0;
+}
+
+/*
+ * A memory section read straight into guest RAM (a live stream with read-ahead, or a buffer): each record's
+ * header, then its pages where they go, no copy in between; the checksum over the bytes as they landed. A
+ * damaged section is refused at its end, after its pages were written: the reader's callers never run a
+ * machine whose stream did not check out whole (kh_mig_read() may write memory when it fails).
+ */
+static int read_memory_direct(struct reader *rd, uint64_t len, uint32_t want)
+{
+	int xx = (rd->flags & KH_MIG_FLAG_XXH64) != 0;
+	uint8_t rec[KH_MIG_MEM_RECORD];
+	struct kh_xxh64 x;
+	uint32_t crc = 0, got, n = 0;
+	uint64_t left = len;
+
+	if (!len)
+		return KH_FAIL(EINVAL, AT ": empty", AT_ARGS(rd, KH_MIG_SEC_MEMORY));
+	kh_xxh64_init(&x, 0);
+	for (; left; n++) {
+		const uint8_t *p = rec;
+		uint64_t gpa, pages, bytes, *holes, first;
+		uint32_t kind;
+		void *host = NULL;
+		int r, ri;
+
+		if (left < KH_MIG_MEM_RECORD)
+			return KH_FAIL(EINVAL, AT ": record %u is cut short (%llu bytes left)",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)left);
+		if ((r = kh_mig_read_full(rd->io, rec, sizeof(rec), "a memory record")) < 0)
+			return r;
+		left -= sizeof(rec);
+		if (xx)
+			kh_xxh64_update(&x, rec, sizeof(rec));
+		else
+			crc = kh_crc32(crc, rec, sizeof(rec));
+		gpa = kh_le_get(&p, 8);
+		pages = kh_le_get(&p, 4);
+		kind = (uint32_t)kh_le_get(&p, 4);
+		bytes = pages * KH_MIG_PAGE_SIZE;
+		if (gpa % KH_MIG_PAGE_SIZE || !pages || kind > KH_MIG_MEM_ZERO)
+			return KH_FAIL(EINVAL, AT ": record %u is malformed (address 0x%llx, %llu pages, kind %u)",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
+				       (unsigned long long)pages, kind);
+		if ((ri = in_ram(rd, gpa, bytes)) < 0)
+			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx is not inside the guest's RAM",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
+				       (unsigned long long)bytes);
+		if (kind == KH_MIG_MEM_DATA && left < bytes)
+			return KH_FAIL(EINVAL, AT ": record %u claims %llu bytes of pages, %llu are left",
+				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)bytes,
+				       (unsigned long long)left);
+		if ((r = kvmhost_memory_translate(rd->d->mem, gpa, bytes, &host)) < 0)
+			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx: %s", AT_ARGS(rd, KH_MIG_SEC_MEMORY), n,
+				       (unsigned long long)gpa, (unsigned long long)bytes, kvmhost_last_error());
+		holes = rd->holes[ri];
+		first = (gpa - rd->ranges[ri].gpa) / KH_MIG_PAGE_SIZE;
+		if (kind == KH_MIG_MEM_DATA) {
+			if ((r = kh_mig_read_full(rd->io, host, (size_t)bytes, "a memory record's pages")) < 0)
+				return r;
+			if (xx)
+				kh_xxh64_update(&x, host, (size_t)bytes);
+			else
+				crc = kh_crc32(crc, host, (size_t)bytes);
+			for (uint64_t i = first; holes && i < first + pages; i++)
+				holes[i / 64] &= ~(1ull << (i % 64));
+			left -= bytes;
+			rd->c->data_pages += pages;
+			continue;
+		}
+		for (uint64_t i = 0; i < pages; i++) {
+			uint8_t *pg = (uint8_t *)host + i * KH_MIG_PAGE_SIZE;
+
+			if (!page_is_hole(holes, first + i) && !page_is_zero(pg))
+				memset(pg, 0, KH_MIG_PAGE_SIZE);
+		}
+		rd->c->zero_pages += pages;
+	}
+	got = xx ? (uint32_t)kh_xxh64_digest(&x) : crc;
+	if (got != want)
+		return KH_FAIL(EBADMSG, AT ": its %llu bytes are damaged (%s 0x%08x, computed 0x%08x)",
+			       AT_ARGS(rd, KH_MIG_SEC_MEMORY), (unsigned long long)len, xx ? "XXH64" : "CRC-32", want,
+			       got);
 	return 0;
 }
 
@@ -611,15 +772,22 @@ static int read_section(struct reader *rd, int *done)
 	if (len > section_max(id))
 		return KH_FAIL(EFBIG, AT ": %llu bytes, more than a %s section may have (%llu)", AT_ARGS(rd, id),
 			       (unsigned long long)len, section_name(id), (unsigned long long)section_max(id));
+	if (id == KH_MIG_SEC_MEMORY && rd->d->mem && !(rd->flags & KH_MIG_FLAG_SHARED_MEMORY) &&
+	    (rd->io->fd < 0 || (rd->io->ctl && rd->io->ctl->read_ahead))) {
+		r = read_memory_direct(rd, len, crc);
+		goto done;
+	}
 	payload = malloc(len ? (size_t)len : 1);
 	if (!payload)
 		return KH_FAIL(ENOMEM, AT ": cannot buffer %llu bytes", AT_ARGS(rd, id), (unsigned long long)len);
 	snprintf(what, sizeof(what), "section %u (%s)'s %llu bytes", rd->index, section_name(id),
 		 (unsigned long long)len);
 	r = kh_mig_read_full(rd->io, payload, (size_t)len, what);
-	if (r == 0 && crc != kh_crc32(0, payload, (size_t)len))
-		r = KH_FAIL(EBADMSG, AT ": its %llu bytes are damaged (CRC-32 0x%08x, computed 0x%08x)",
-			    AT_ARGS(rd, id), (unsigned long long)len, crc, kh_crc32(0, payload, (size_t)len));
+	if (r == 0 && crc != kh_mig_payload_sum(rd->flags, id, payload, (size_t)len))
+		r = KH_FAIL(EBADMSG, AT ": its %llu bytes are damaged (%s 0x%08x, computed 0x%08x)", AT_ARGS(rd, id),
+			    (unsigned long long)len,
+			    (rd->flags & KH_MIG_FLAG_XXH64) && id == KH_MIG_SEC_MEMORY ? "XXH64" : "CRC-32", crc,
+			    kh_mig_payload_sum(rd->flags, id, payload, (size_t)len));
 	if (r == 0) {
 		switch (id) {
 		case KH_MIG_SEC_CONFIG:
@@ -645,6 +813,7 @@ static int read_section(struct reader *rd, int *done)
 		}
 	}
 	free(payload);
+done:
 	if (r < 0)
 		return r;
 	if (id == KH_MIG_SEC_VM)
@@ -678,6 +847,8 @@ int kh_mig_read(struct kh_mig_io *io, const struct kh_mig_dest *d, struct kh_mig
 		return r;
 	while (!done)
 		if ((r = read_section(&rd, &done)) < 0)
-			return r;
-	return 0;
+			break;
+	for (uint32_t i = 0; i < KH_MIG_MAX_RAM_RANGES; i++)
+		free(rd.holes[i]);
+	return r;
 }

@@ -39,6 +39,7 @@ struct kvmhost_memory;
 #define KH_MIG_FLAG_SHARED_MEMORY (1u << 1) /* same-host: RAM fds come over SCM_RIGHTS, no memory sections */
 #define KH_MIG_FLAG_LINEAGE	  (1u << 2) /* format 1.1: the header carries a lineage block (snapshot_diff.c) */
 #define KH_MIG_FLAG_DIFF	  (1u << 3) /* format 1.1: a diff snapshot, memory only the pages dirtied since its parent */
+#define KH_MIG_FLAG_XXH64	  (1u << 4) /* format 1.2: memory payloads checked by XXH64's low 32 bits, not CRC-32 */
 
 /* Architectures (header field). */
 #define KH_MIG_ARCH_X86_64 1u
@@ -73,7 +74,15 @@ struct kh_mig_ctl {
 	int watch_peer;
 	uint64_t max_bandwidth;
 	uint64_t rl_start_ns, rl_bytes;
+	int write_blocked; /* the last send found the socket full: poll before the next */
+	/* Reads: with @read_ahead, each read takes up to KH_MIG_READ_AHEAD bytes more than asked into @ra
+	 * (one system call for a memory record and the next one's header); only while the peer speaks the
+	 * stream and nothing else (the destination between ACCEPT and the end marker). Freed by the owner. */
+	int read_ahead;
+	uint8_t *ra;
+	size_t ra_pos, ra_len;
 };
+#define KH_MIG_READ_AHEAD (64u << 10)
 
 /* A stream endpoint: an fd, or (fd < 0) a buffer to read from / a growable buffer to write to. */
 struct kh_mig_io {
@@ -82,6 +91,7 @@ struct kh_mig_io {
 	size_t in_len, in_pos;
 	uint64_t bytes;		/* moved so far (the offset, for messages) */
 	struct kh_mig_ctl *ctl; /* NULL: plain blocking I/O */
+	int xxh64;		/* writing: the header said KH_MIG_FLAG_XXH64 (memory sections' checksum) */
 };
 
 uint64_t kh_mig_now_ns(void); /* CLOCK_MONOTONIC */
@@ -129,7 +139,10 @@ struct kh_mig_lineage {
 /* The header with @lin (NULL: none, as kh_mig_write_header()); KH_MIG_FLAG_LINEAGE is set in the header then. */
 int kh_mig_write_header_lineage(struct kh_mig_io *io, uint32_t arch, uint32_t flags, const struct kh_mig_feature *f,
 				uint32_t nfeat, const struct kh_mig_lineage *lin);
-/* One section: header (with the payload's CRC) then payload. Counts it in @c. */
+/* A section payload's checksum: CRC-32, or for a memory section of a stream whose header has
+ * KH_MIG_FLAG_XXH64 (format 1.2) the low 32 bits of XXH64 with seed 0. */
+uint32_t kh_mig_payload_sum(uint32_t header_flags, uint32_t id, const void *payload, size_t len);
+/* One section: header (with the payload's checksum) then payload. Counts it in @c. */
 int kh_mig_write_section(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t id, uint32_t instance,
 			 const void *payload, size_t len);
 int kh_mig_write_config(struct kh_mig_io *io, struct kh_mig_counts *c, uint32_t vcpus, const struct kh_mig_range *r,
@@ -143,6 +156,9 @@ int kh_mig_write_memory(struct kh_mig_io *io, struct kh_mig_counts *c, struct kv
 int kh_mig_write_pages(struct kh_mig_io *io, struct kh_mig_counts *c, struct kvmhost_memory *mem,
 		       const struct kh_mig_range *r, uint32_t nranges, int all_pages, const uint64_t *const *dirty,
 		       uint64_t *const *hash);
+/* Bit i of @bm set: page i of [gpa, gpa + pages * 4 KiB) reads as zero without being read (no one ever wrote it:
+ * holes.c says how it knows; a page it cannot tell about is clear). @gpa lies in one region of @mem. */
+int kh_mig_holes(struct kvmhost_memory *mem, uint64_t gpa, uint64_t pages, uint64_t *bm);
 /* A 64-bit hash of one KH_MIG_PAGE_SIZE page (the verify mode's). */
 uint64_t kh_mig_page_hash(const void *page);
 int kh_mig_write_end(struct kh_mig_io *io, struct kh_mig_counts *c);

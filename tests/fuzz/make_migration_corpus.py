@@ -4,7 +4,8 @@ valid streams in the format of docs/migration.md for a 2-vCPU machine with 1 MiB
 at 1 MiB (header with CPU feature words, config, memory sections with data and zero
 ranges, a VM section with the x86 items, two vCPU sections, an empty device container,
 an optional virtio section, the end marker), format 1.1 diff snapshots (the header's
-lineage block), and a few damaged ones. Small (a few KiB each).
+lineage block), format 1.2 streams (header flag bit 4: memory sections checked by XXH64),
+and a few damaged ones. Small (a few KiB each).
 Run from anywhere: python3 tests/fuzz/make_migration_corpus.py
 """
 import os
@@ -18,6 +19,50 @@ RAM_GPA, RAM_SIZE = 0x100000, 0x100000
 
 def crc(b):
     return zlib.crc32(b) & 0xFFFFFFFF
+
+
+M64 = (1 << 64) - 1
+P1, P2, P3, P4, P5 = (11400714785074694791, 14029467366897019727, 1609587929392839161, 9650029242287828579,
+                      2870177450012600261)
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & M64
+
+
+def _round(acc, v):
+    return _rotl((acc + v * P2) & M64, 31) * P1 & M64
+
+
+def xxh64(b, seed=0):
+    """XXH64 (lib/core/xxh64.c), for format 1.2's memory sections."""
+    n, i = len(b), 0
+    if n >= 32:
+        v = [(seed + P1 + P2) & M64, (seed + P2) & M64, seed, (seed - P1) & M64]
+        while i + 32 <= n:
+            for k in range(4):
+                v[k] = _round(v[k], struct.unpack_from("<Q", b, i + 8 * k)[0])
+            i += 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
+        for k in range(4):
+            h = ((h ^ _round(0, v[k])) * P1 + P4) & M64
+    else:
+        h = (seed + P5) & M64
+    h = (h + n) & M64
+    while i + 8 <= n:
+        h = (_rotl(h ^ _round(0, struct.unpack_from("<Q", b, i)[0]), 27) * P1 + P4) & M64
+        i += 8
+    if i + 4 <= n:
+        h = (_rotl(h ^ (struct.unpack_from("<I", b, i)[0] * P1 & M64), 23) * P2 + P3) & M64
+        i += 4
+    while i < n:
+        h = _rotl(h ^ (b[i] * P5 & M64), 11) * P1 & M64
+        i += 1
+    h ^= h >> 33
+    h = h * P2 & M64
+    h ^= h >> 29
+    h = h * P3 & M64
+    return h ^ (h >> 32)
 
 
 def header(features=((1, 0, 2, 0x1), (7, 0, 1, 0x9)), major=1, arch=1, lineage=None, flags=0, minor=0):
@@ -36,13 +81,15 @@ def header(features=((1, 0, 2, 0x1), (7, 0, 1, 0x9)), major=1, arch=1, lineage=N
 class Stream:
     def __init__(self, **kw):
         self.b = header(**kw)
+        self.xxh = kw.get("flags", 0) & 16
         self.sections = 0
         self.vcpus = 0
         self.data = 0
         self.zero = 0
 
     def section(self, sid, payload, instance=0):
-        h = struct.pack("<IHHQI", sid, 1, instance, len(payload), crc(payload))
+        sum_ = xxh64(payload) & 0xFFFFFFFF if self.xxh and sid == 2 else crc(payload)
+        h = struct.pack("<IHHQI", sid, 1, instance, len(payload), sum_)
         self.b += h + struct.pack("<I", crc(h)) + payload
         if sid != 7:
             self.sections += 1
@@ -159,6 +206,12 @@ def main():
     write("diff_no_parent", pad(full(lineage=(diff1_id, base_id, zero, 1), flags=8, minor=1), 2))
     write("diff_no_lineage", pad(header(flags=8, minor=1), 2))
     write("diff_cut", pad(full(lineage=(diff1_id, base_id, base_id, 1), flags=8, minor=1)[:300], 2))
+    # Format 1.2: memory checked by XXH64 (what this library writes now).
+    assert xxh64(b"") == 0xEF46DB3751D8E999 and xxh64(b"abc") == 0x44BC2CF5AD770999
+    assert xxh64(b"Nobody inspects the spammish repetition") == 0xFBCEA83C8A378BF1
+    write("xxh64_two_passes", pad(full(fpu=True, passes=2, flags=16, minor=2), 0))
+    write("xxh64_diff1", pad(full(lineage=(diff1_id, base_id, base_id, 1), flags=8 | 16, minor=2,
+                                  records=diff_records), 2))
 
 
 if __name__ == "__main__":

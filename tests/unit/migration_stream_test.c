@@ -8,7 +8,9 @@
  * or repeated, a memory range past RAM, a huge length, a config other than
  * the destination's, wrong end counts, each with its errno and a message,
  * and nothing written outside RAM; the diff snapshots' lineage block (format
- * 1.1) read back and refused where it is malformed or a diff is not taken.
+ * 1.1) read back and refused where it is malformed or a diff is not taken; XXH64's reference values, the
+ * memory checksum a 1.2 stream carries, and a 1.1 stream (CRC-32 memory) still read; the pages known to be
+ * zero without a read (kh_mig_holes()).
  * Also the x86 state decoders on garbage
  * and the NULL paths of the new x86 state calls.
  */
@@ -27,6 +29,7 @@
 #include <kvmhost/kvmhost.h>
 
 #include "core/crc32.h"
+#include "core/xxh64.h"
 #include "core/internal.h"
 #include "migration/migration_arch.h"
 #include "migration/stream.h"
@@ -242,6 +245,114 @@ static void fix_header_crc(uint8_t *b)
 	memcpy(&len, b + 8, 4);
 	crc = kh_crc32(0, b, len - 4);
 	memcpy(b + len - 4, &crc, 4);
+}
+
+/* Rewrite every memory section's payload checksum as CRC-32 (a 1.1 writer's) and clear the header's XXH64
+ * flag; with @keep_flag the flag stays (the checksums then do not match it). */
+static void as_format_1_1(uint8_t *b, size_t len, int keep_flag)
+{
+	uint32_t hlen, flags;
+	size_t off;
+
+	memcpy(&hlen, b + 8, 4);
+	memcpy(&flags, b + 20, 4);
+	assert_true(flags & KH_MIG_FLAG_XXH64);
+	if (!keep_flag) {
+		flags &= ~KH_MIG_FLAG_XXH64;
+		memcpy(b + 20, &flags, 4);
+		b[6] = 1; /* minor 1 */
+		fix_header_crc(b);
+	}
+	for (off = hlen; off + KH_MIG_SECTION_HEADER <= len;) {
+		uint32_t id, crc;
+		uint64_t plen;
+
+		memcpy(&id, b + off, 4);
+		memcpy(&plen, b + off + 8, 8);
+		if (id == KH_MIG_SEC_MEMORY) {
+			crc = kh_crc32(0, b + off + KH_MIG_SECTION_HEADER, (size_t)plen);
+			memcpy(b + off + 16, &crc, 4);
+			crc = kh_crc32(0, b + off, 20);
+			memcpy(b + off + 20, &crc, 4);
+		}
+		off += KH_MIG_SECTION_HEADER + (size_t)plen;
+	}
+	assert_int_equal(off, len);
+}
+
+static void test_checksums(void **state)
+{
+	const char *s = "Nobody inspects the spammish repetition";
+	struct kh_xxh64 x;
+	uint8_t big[1000], *b = malloc(stream_len);
+	uint32_t flags;
+
+	(void)state;
+	/* XXH64's published values (seed 0), and the incremental form equal to the one-call one. */
+	assert_true(kh_xxh64("", 0, 0) == 0xef46db3751d8e999ull);
+	assert_true(kh_xxh64("abc", 3, 0) == 0x44bc2cf5ad770999ull);
+	assert_true(kh_xxh64(s, strlen(s), 0) == 0xfbcea83c8a378bf1ull);
+	for (int i = 0; i < 1000; i++)
+		big[i] = (uint8_t)(i * 13);
+	kh_xxh64_init(&x, 0);
+	for (int i = 0; i < 1000; i += 7)
+		kh_xxh64_update(&x, big + i, i + 7 <= 1000 ? 7 : (size_t)(1000 - i));
+	assert_true(kh_xxh64_digest(&x) == kh_xxh64(big, 1000, 0));
+	/* This library writes format 1.2, memory checked by XXH64. */
+	memcpy(&flags, stream + 20, 4);
+	assert_int_equal(stream[6], 2);
+	assert_true(flags & KH_MIG_FLAG_XXH64);
+	/* A 1.1 stream (CRC-32 memory, no flag) reads. */
+	assert_non_null(b);
+	memcpy(b, stream, stream_len);
+	as_format_1_1(b, stream_len, 0);
+	assert_int_equal(read_buf(b, stream_len), 0);
+	/* CRC-32 memory under the XXH64 flag is damage, and so is XXH64 memory without it. */
+	memcpy(b, stream, stream_len);
+	as_format_1_1(b, stream_len, 1);
+	ASSERT_FAILS_MENTIONING(read_buf(b, stream_len), EBADMSG, "damaged (XXH64");
+	memcpy(b, stream, stream_len);
+	flags &= ~KH_MIG_FLAG_XXH64;
+	memcpy(b + 20, &flags, 4);
+	fix_header_crc(b);
+	ASSERT_FAILS_MENTIONING(read_buf(b, stream_len), EBADMSG, "damaged (CRC-32");
+	free(b);
+}
+
+/* kh_mig_holes(): the pages never written of anonymous and memfd RAM, and none that were. */
+static void test_holes(void **state)
+{
+	for (int backing = 0; backing < 2; backing++) {
+		struct kvmhost_memory_options o = {.size = sizeof(o)};
+		struct kvmhost_memory *m;
+		uint64_t bm[1], one = 1;
+		uint8_t got;
+
+		(void)state;
+		o.guest_phys_addr = RAM_GPA;
+		o.length = RAM_SIZE;
+		o.backing = backing ? KVMHOST_MEMORY_MEMFD : KVMHOST_MEMORY_ANONYMOUS;
+		o.name = "ram";
+		assert_int_equal(kvmhost_memory_create(&m), 0);
+		assert_int_equal(kvmhost_memory_add_region(m, &o, NULL), 0);
+		assert_int_equal(kvmhost_memory_write(m, RAM_GPA + 3 * 4096, &one, 8), 0);
+		assert_int_equal(kvmhost_memory_write(m, RAM_GPA + 63 * 4096 + 4095, &one, 1), 0);
+		/* a page only read may be anything (a zero page mapped, a page allocated): it is read then */
+		assert_int_equal(kvmhost_memory_read(m, RAM_GPA + 10 * 4096, &got, 1), 0);
+		assert_int_equal(kh_mig_holes(m, RAM_GPA, 64, bm), 0);
+		if (!bm[0])
+			skip(); /* no pagemap here (a sandbox): nothing known, nothing to check */
+		assert_true(bm[0] & (1ull << 0));
+		assert_true(bm[0] & (1ull << 62));
+		assert_false(bm[0] & (1ull << 3));
+		assert_false(bm[0] & (1ull << 63));
+		/* a sub-range starting at page 2: its bit 1 is page 3 */
+		assert_int_equal(kh_mig_holes(m, RAM_GPA + 2 * 4096, 8, bm), 0);
+		assert_true(bm[0] & 1);
+		assert_false(bm[0] & 2);
+		assert_int_equal(bm[0] >> 8, 0);
+		kvmhost_memory_destroy(m);
+	}
 }
 
 static void test_header_refusals(void **state)
@@ -628,6 +739,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_every_flipped_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
+		cmocka_unit_test(test_holes),
 		cmocka_unit_test_setup_teardown(test_order_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_length, setup, teardown),

@@ -1,0 +1,44 @@
+/*
+ * XXH64 (xxHash, 64-bit), the migration stream's checksum of memory sections from format 1.2 on
+ * (docs/migration.md): four multiply-rotate lanes over 8-byte words cost a few instructions per 8 bytes, where a
+ * table-driven CRC-32 costs eight table loads, the dominant cost of copying guest pages under an emulated CPU
+ * (docs/benchmarks.md "Live migration"). The implementation is xxHash's own (Debian: libxxhash-dev), inlined
+ * from its header (XXH_INLINE_ALL), so the library has no run-time dependency on libxxhash and static programs
+ * need no libxxhash.a; these wrappers only keep the library's names.
+ */
+#ifndef KVMHOST_CORE_XXH64_H
+#define KVMHOST_CORE_XXH64_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* Incremental: init, update any number of times, digest. */
+struct kh_xxh64 {
+	XXH64_state_t state;
+};
+
+static inline void kh_xxh64_init(struct kh_xxh64 *s, uint64_t seed)
+{
+	XXH64_reset(&s->state, seed);
+}
+
+static inline void kh_xxh64_update(struct kh_xxh64 *s, const void *data, size_t len)
+{
+	XXH64_update(&s->state, data, len);
+}
+
+static inline uint64_t kh_xxh64_digest(const struct kh_xxh64 *s)
+{
+	return XXH64_digest(&s->state);
+}
+
+/* One call: XXH64(data, len, seed). */
+static inline uint64_t kh_xxh64(const void *data, size_t len, uint64_t seed)
+{
+	return XXH64(data, len, seed);
+}
+
+#endif
