@@ -124,7 +124,7 @@ static struct kvmhost_machine *new_machine(void)
 
 	if (!m)
 		return NULL;
-	m->events.fd = -1;
+	m->events.fd = m->ram_fd = m->uart.rx_fd = -1;
 	init_locks(m);
 	m->state = KVMHOST_MACHINE_CREATED;
 	m->stop.vcpu = UINT32_MAX;
@@ -196,6 +196,7 @@ KVMHOST_API void kvmhost_machine_destroy(struct kvmhost_machine *m)
 	kh_machine_registry_destroy(m); /* calls no op: the devices go below */
 	kh_machine_virtio_destroy(m);	/* before the buses, the loop and the VM it is wired into */
 	kh_machine_arch_destroy(m);
+	kh_machine_ram_destroy(m);
 	kh_mig_diff_free(m);
 	kvmhost_bus_destroy(m->pio);
 	kvmhost_bus_destroy(m->mmio);

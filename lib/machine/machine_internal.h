@@ -10,6 +10,8 @@
  *   machine_events.c    the event queue, its eventfd, the callback, stop info
  *   machine_virtio.c    virtio devices on their transport; machine_virtio_host.c their host side
  *   machine_registry.c  the device registry the machine owns
+ *   machine_ram.c       the RAM backing the options name (a RAM file opened or made), for the arch's regions
+ *   machine_uart.c      the console UART's host side (input pumped while its FIFO has room, output flushed)
  * and the architecture's half, lib/arch/<arch>/machine_<arch>*.c, behind the
  * kh_machine_arch_* calls at the end.
  */
@@ -22,7 +24,10 @@
 #include <kvmhost/machine.h>
 
 struct kvmhost_bus;
+struct kvmhost_irq_line;
 struct kvmhost_loop;
+struct kvmhost_memory_options;
+struct kvmhost_uart;
 struct kvmhost_exit;
 struct kh_machine_arch;
 struct kh_mvdev;
@@ -97,6 +102,17 @@ struct kh_watch {
 	void *opaque;
 };
 
+/* The console UART and its host side (machine_uart.c). */
+struct kh_machine_uart {
+	struct kvmhost_uart *dev;
+	struct kvmhost_irq_line *irq;
+	int rx_fd;	/* eventfd the UART's rx_space callback signals; -1 */
+	int in_regular; /* in_fd is a regular file: read on rx_space, not watched */
+	int in_done;	/* end of file or a read error: no more input */
+	int has_in_watch;
+	uint32_t in_watch;
+};
+
 struct kh_event_queue {
 	pthread_mutex_t lock;
 	struct kvmhost_machine_event ev[KVMHOST_MACHINE_EVENT_QUEUE];
@@ -114,7 +130,10 @@ struct kvmhost_machine {
 	struct kh_machine_arch *arch;
 	void *kernel_map, *initrd_map; /* files mmap'ed by create */
 	size_t kernel_map_size, initrd_map_size;
-	void *registry; /* struct kvmhost_device_registry *, once that layer exists (machine_registry.c) */
+	void *registry;	      /* struct kvmhost_device_registry *, once that layer exists (machine_registry.c) */
+	int ram_fd;	      /* RAM_FILE: our fd while the arch adds the regions; -1 (machine_ram.c) */
+	int ram_file_created; /* RAM_FILE: create made the file (removed if create fails) */
+	struct kh_machine_uart uart;
 
 	struct kh_mvcpu *cpu;
 	uint32_t ncpus;
@@ -230,6 +249,24 @@ void kh_machine_registry_destroy(struct kvmhost_machine *m);
 int kh_machine_registry_pause(struct kvmhost_machine *m);
 int kh_machine_registry_resume(struct kvmhost_machine *m);
 int kh_machine_registry_reset(struct kvmhost_machine *m);
+
+/* machine_ram.c: @mo as the options' RAM backing says (size, name, backing, hugepage size, fd, flags; the caller
+ * places each region: guest_phys_addr, length, fd_offset). RAM_FILE: the file is opened, made if it is not there
+ * (then removed again if create fails) and grown to ram_size; its fd stays in m->ram_fd until
+ * kh_machine_ram_added(), which the arch calls once its regions (holding their own duplicates) are added. */
+int kh_machine_ram_options(struct kvmhost_machine *m, struct kvmhost_memory_options *mo);
+void kh_machine_ram_added(struct kvmhost_machine *m);
+void kh_machine_ram_destroy(struct kvmhost_machine *m); /* destroy: after the arch's */
+
+/* machine_uart.c: the console UART: created on @irq (the machine's from here, also when this fails), put on @bus
+ * at @base by @attach (kvmhost_uart_attach for port I/O, kvmhost_uart_attach_mmio), registered as @id; with a
+ * serial in_fd its input is pumped by the I/O side while the FIFO has room (a regular file is read at each
+ * rx_space signal, anything else watched). Destroy lets the buffered output out first (a stuck reader gets a
+ * second); the arch calls it while @irq's chip still exists. */
+typedef int (*kh_machine_uart_attach_fn)(struct kvmhost_uart *uart, struct kvmhost_bus *bus, uint64_t base);
+int kh_machine_uart_create(struct kvmhost_machine *m, const char *id, struct kvmhost_irq_line *irq,
+			   kh_machine_uart_attach_fn attach, struct kvmhost_bus *bus, uint64_t base);
+void kh_machine_uart_destroy(struct kvmhost_machine *m);
 
 /*
  * The architecture's half (lib/arch/<arch>/machine_<arch>*.c).

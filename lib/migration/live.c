@@ -908,6 +908,10 @@ static int do_send(struct send *s, int *paused_by_us, int *committed, uint64_t *
 		*paused_by_us = 1;
 	}
 	progress(s, KVMHOST_MIGRATION_PHASE_STOPCOPY, 0, 0, 0);
+	/* Paused: what the architecture keeps outside guest RAM goes into it before the last pass harvests it
+	 * (arm64: the ITS tables and LPI pending bits, KVM's writes dirty the log). */
+	if ((r = kh_mig_arch_prepare(s->m->vm)) < 0)
+		return r;
 	if (!same_host) {
 		uint64_t before = s->c.data_pages + s->c.zero_pages;
 

@@ -385,6 +385,12 @@ static int read_lineage(struct reader *rd, const uint8_t *p, uint32_t flags)
 	return 0;
 }
 
+/* A stream architecture id's name, for messages. */
+static const char *arch_name(uint32_t arch)
+{
+	return arch == KH_MIG_ARCH_X86_64 ? "x86_64" : arch == KH_MIG_ARCH_ARM64 ? "arm64" : "unknown";
+}
+
 static int read_header(struct reader *rd)
 {
 	uint8_t h[KH_MIG_HEADER_MAX];
@@ -426,8 +432,7 @@ static int read_header(struct reader *rd)
 			       kh_crc32(0, h, len - 4));
 	if (arch != rd->d->arch)
 		return KH_FAIL(ENOEXEC, "the stream is of architecture %u (%s), this machine's is %u (%s)", arch,
-			       arch == KH_MIG_ARCH_X86_64 ? "x86_64" : "unknown", rd->d->arch,
-			       rd->d->arch == KH_MIG_ARCH_X86_64 ? "x86_64" : "unknown");
+			       arch_name(arch), rd->d->arch, arch_name(rd->d->arch));
 	if (page != KH_MIG_PAGE_SIZE)
 		return KH_FAIL(EINVAL, "the stream's page size is %u, not %u", page, KH_MIG_PAGE_SIZE);
 	if ((flags & KH_MIG_FLAG_LIVE) && !(rd->d->accept_flags & KH_MIG_FLAG_LIVE))
@@ -565,6 +570,68 @@ static int in_ram(const struct reader *rd, uint64_t gpa, uint64_t len)
 	return -1;
 }
 
+/* One memory record of a section, its header checked; with the destination's memory, its pages' host address. */
+struct mem_record {
+	uint64_t gpa, pages, bytes;
+	uint32_t kind;
+	uint64_t *holes, first; /* its range's never-written pages (or NULL) and its first page's index there */
+	void *host;		/* NULL without destination memory */
+};
+
+/* Record @n's header at @p, checked against the @left bytes of the section after it (@func: the reader whose
+ * message it is). */
+static int parse_mem_record(struct reader *rd, const char *func, uint32_t n, const uint8_t *p, uint64_t left,
+			    struct mem_record *mr)
+{
+	int r, ri;
+
+	mr->gpa = kh_le_get(&p, 8);
+	mr->pages = kh_le_get(&p, 4);
+	mr->kind = (uint32_t)kh_le_get(&p, 4);
+	mr->bytes = mr->pages * KH_MIG_PAGE_SIZE;
+	mr->host = NULL;
+	if (mr->gpa % KH_MIG_PAGE_SIZE || !mr->pages || mr->kind > KH_MIG_MEM_ZERO)
+		return kh_fail(EINVAL, func, AT ": record %u is malformed (address 0x%llx, %llu pages, kind %u)",
+			       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)mr->gpa,
+			       (unsigned long long)mr->pages, mr->kind);
+	if ((ri = in_ram(rd, mr->gpa, mr->bytes)) < 0)
+		return kh_fail(ERANGE, func, AT ": record %u: 0x%llx+0x%llx is not inside the guest's RAM",
+			       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)mr->gpa,
+			       (unsigned long long)mr->bytes);
+	if (mr->kind == KH_MIG_MEM_DATA && left < mr->bytes)
+		return kh_fail(EINVAL, func, AT ": record %u claims %llu bytes of pages, %llu are left",
+			       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)mr->bytes,
+			       (unsigned long long)left);
+	if (rd->d->mem && (r = kvmhost_memory_translate(rd->d->mem, mr->gpa, mr->bytes, &mr->host)) < 0)
+		return kh_fail(ERANGE, func, AT ": record %u: 0x%llx+0x%llx: %s", AT_ARGS(rd, KH_MIG_SEC_MEMORY), n,
+			       (unsigned long long)mr->gpa, (unsigned long long)mr->bytes, kvmhost_last_error());
+	mr->holes = rd->holes[ri];
+	mr->first = (mr->gpa - rd->ranges[ri].gpa) / KH_MIG_PAGE_SIZE;
+	return 0;
+}
+
+/* A data record's pages have landed: they are written pages now. */
+static void mem_record_data(struct reader *rd, const struct mem_record *mr)
+{
+	for (uint64_t i = mr->first; mr->holes && i < mr->first + mr->pages; i++)
+		mr->holes[i / 64] &= ~(1ull << (i % 64));
+	rd->c->data_pages += mr->pages;
+}
+
+/* Zero ranges: a page never written is zero already; reading another page of fresh anonymous RAM maps the shared
+ * zero page; only a page that is not zero is written, so restoring into a new machine allocates nothing for
+ * them. */
+static void mem_record_zero(struct reader *rd, const struct mem_record *mr)
+{
+	for (uint64_t i = 0; mr->host && i < mr->pages; i++) {
+		uint8_t *pg = (uint8_t *)mr->host + i * KH_MIG_PAGE_SIZE;
+
+		if (!page_is_hole(mr->holes, mr->first + i) && !page_is_zero(pg))
+			memset(pg, 0, KH_MIG_PAGE_SIZE);
+	}
+	rd->c->zero_pages += mr->pages;
+}
+
 static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
 {
 	const uint8_t *p = data, *end = data + len;
@@ -573,56 +640,23 @@ static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
 	if (!len)
 		return KH_FAIL(EINVAL, AT ": empty", AT_ARGS(rd, KH_MIG_SEC_MEMORY));
 	for (; p < end; n++) {
-		uint64_t gpa, pages, bytes;
-		uint32_t kind;
-		void *host = NULL;
-		uint64_t *holes, first;
-		int r, ri;
+		struct mem_record mr;
+		int r;
 
 		if ((size_t)(end - p) < KH_MIG_MEM_RECORD)
 			return KH_FAIL(EINVAL, AT ": record %u is cut short (%zu bytes left)",
 				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (size_t)(end - p));
-		gpa = kh_le_get(&p, 8);
-		pages = kh_le_get(&p, 4);
-		kind = (uint32_t)kh_le_get(&p, 4);
-		bytes = pages * KH_MIG_PAGE_SIZE;
-		if (gpa % KH_MIG_PAGE_SIZE || !pages || kind > KH_MIG_MEM_ZERO)
-			return KH_FAIL(EINVAL, AT ": record %u is malformed (address 0x%llx, %llu pages, kind %u)",
-				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
-				       (unsigned long long)pages, kind);
-		if ((ri = in_ram(rd, gpa, bytes)) < 0)
-			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx is not inside the guest's RAM",
-				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
-				       (unsigned long long)bytes);
-		if (kind == KH_MIG_MEM_DATA && (uint64_t)(end - p) < bytes)
-			return KH_FAIL(EINVAL, AT ": record %u claims %llu bytes of pages, %zu are left",
-				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)bytes, (size_t)(end - p));
-		if (rd->d->mem && (r = kvmhost_memory_translate(rd->d->mem, gpa, bytes, &host)) < 0)
-			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx: %s", AT_ARGS(rd, KH_MIG_SEC_MEMORY), n,
-				       (unsigned long long)gpa, (unsigned long long)bytes, kvmhost_last_error());
-		holes = rd->holes[ri];
-		first = (gpa - rd->ranges[ri].gpa) / KH_MIG_PAGE_SIZE;
-		if (kind == KH_MIG_MEM_DATA) {
-			if (host)
-				memcpy(host, p, (size_t)bytes);
-			for (uint64_t i = first; holes && i < first + pages; i++)
-				holes[i / 64] &= ~(1ull << (i % 64));
-			p += bytes;
-			rd->c->data_pages += pages;
+		if ((r = parse_mem_record(rd, __func__, n, p, (uint64_t)(end - p) - KH_MIG_MEM_RECORD, &mr)) < 0)
+			return r;
+		p += KH_MIG_MEM_RECORD;
+		if (mr.kind == KH_MIG_MEM_DATA) {
+			if (mr.host)
+				memcpy(mr.host, p, (size_t)mr.bytes);
+			mem_record_data(rd, &mr);
+			p += mr.bytes;
 			continue;
 		}
-		/* Zero ranges: a page never written is zero already; reading another page of fresh anonymous RAM
-		 * maps the shared zero page; only a page that is not zero is written, so restoring into a new
-		 * machine allocates nothing for them. */
-		for (uint64_t i = 0; host && i < pages; i++) {
-			uint8_t *pg = (uint8_t *)host + i * KH_MIG_PAGE_SIZE;
-
-			if (page_is_hole(holes, first + i))
-				continue;
-			if (!page_is_zero(pg))
-				memset(pg, 0, KH_MIG_PAGE_SIZE);
-		}
-		rd->c->zero_pages += pages;
+		mem_record_zero(rd, &mr);
 	}
 	return 0;
 }
@@ -631,7 +665,8 @@ static int read_memory(struct reader *rd, const uint8_t *data, size_t len)
  * A memory section read straight into guest RAM (a live stream with read-ahead, or a buffer): each record's
  * header, then its pages where they go, no copy in between; the checksum over the bytes as they landed. A
  * damaged section is refused at its end, after its pages were written: the reader's callers never run a
- * machine whose stream did not check out whole (kh_mig_read() may write memory when it fails).
+ * machine whose stream did not check out whole (kh_mig_read() may write memory when it fails). Only with the
+ * destination's memory (rd->d->mem).
  */
 static int read_memory_direct(struct reader *rd, uint64_t len, uint32_t want)
 {
@@ -645,11 +680,8 @@ static int read_memory_direct(struct reader *rd, uint64_t len, uint32_t want)
 		return KH_FAIL(EINVAL, AT ": empty", AT_ARGS(rd, KH_MIG_SEC_MEMORY));
 	kh_xxh64_init(&x, 0);
 	for (; left; n++) {
-		const uint8_t *p = rec;
-		uint64_t gpa, pages, bytes, *holes, first;
-		uint32_t kind;
-		void *host = NULL;
-		int r, ri;
+		struct mem_record mr;
+		int r;
 
 		if (left < KH_MIG_MEM_RECORD)
 			return KH_FAIL(EINVAL, AT ": record %u is cut short (%llu bytes left)",
@@ -661,47 +693,20 @@ static int read_memory_direct(struct reader *rd, uint64_t len, uint32_t want)
 			kh_xxh64_update(&x, rec, sizeof(rec));
 		else
 			crc = kh_crc32(crc, rec, sizeof(rec));
-		gpa = kh_le_get(&p, 8);
-		pages = kh_le_get(&p, 4);
-		kind = (uint32_t)kh_le_get(&p, 4);
-		bytes = pages * KH_MIG_PAGE_SIZE;
-		if (gpa % KH_MIG_PAGE_SIZE || !pages || kind > KH_MIG_MEM_ZERO)
-			return KH_FAIL(EINVAL, AT ": record %u is malformed (address 0x%llx, %llu pages, kind %u)",
-				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
-				       (unsigned long long)pages, kind);
-		if ((ri = in_ram(rd, gpa, bytes)) < 0)
-			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx is not inside the guest's RAM",
-				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)gpa,
-				       (unsigned long long)bytes);
-		if (kind == KH_MIG_MEM_DATA && left < bytes)
-			return KH_FAIL(EINVAL, AT ": record %u claims %llu bytes of pages, %llu are left",
-				       AT_ARGS(rd, KH_MIG_SEC_MEMORY), n, (unsigned long long)bytes,
-				       (unsigned long long)left);
-		if ((r = kvmhost_memory_translate(rd->d->mem, gpa, bytes, &host)) < 0)
-			return KH_FAIL(ERANGE, AT ": record %u: 0x%llx+0x%llx: %s", AT_ARGS(rd, KH_MIG_SEC_MEMORY), n,
-				       (unsigned long long)gpa, (unsigned long long)bytes, kvmhost_last_error());
-		holes = rd->holes[ri];
-		first = (gpa - rd->ranges[ri].gpa) / KH_MIG_PAGE_SIZE;
-		if (kind == KH_MIG_MEM_DATA) {
-			if ((r = kh_mig_read_full(rd->io, host, (size_t)bytes, "a memory record's pages")) < 0)
+		if ((r = parse_mem_record(rd, __func__, n, rec, left, &mr)) < 0)
+			return r;
+		if (mr.kind == KH_MIG_MEM_DATA) {
+			if ((r = kh_mig_read_full(rd->io, mr.host, (size_t)mr.bytes, "a memory record's pages")) < 0)
 				return r;
 			if (xx)
-				kh_xxh64_update(&x, host, (size_t)bytes);
+				kh_xxh64_update(&x, mr.host, (size_t)mr.bytes);
 			else
-				crc = kh_crc32(crc, host, (size_t)bytes);
-			for (uint64_t i = first; holes && i < first + pages; i++)
-				holes[i / 64] &= ~(1ull << (i % 64));
-			left -= bytes;
-			rd->c->data_pages += pages;
+				crc = kh_crc32(crc, mr.host, (size_t)mr.bytes);
+			mem_record_data(rd, &mr);
+			left -= mr.bytes;
 			continue;
 		}
-		for (uint64_t i = 0; i < pages; i++) {
-			uint8_t *pg = (uint8_t *)host + i * KH_MIG_PAGE_SIZE;
-
-			if (!page_is_hole(holes, first + i) && !page_is_zero(pg))
-				memset(pg, 0, KH_MIG_PAGE_SIZE);
-		}
-		rd->c->zero_pages += pages;
+		mem_record_zero(rd, &mr);
 	}
 	got = xx ? (uint32_t)kh_xxh64_digest(&x) : crc;
 	if (got != want)

@@ -43,6 +43,7 @@ struct kvmhost_memory;
 
 /* Architectures (header field). */
 #define KH_MIG_ARCH_X86_64 1u
+#define KH_MIG_ARCH_ARM64  2u /* lib/arch/arm64/migration_arm64.c */
 
 /* Section ids, in the order they must come (memory, vCPU and virtio sections repeat). */
 enum kh_mig_section {

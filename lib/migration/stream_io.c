@@ -93,6 +93,18 @@ static int live_wait(struct kh_mig_io *io, short events, int timeout_ms, short *
 	return 1;
 }
 
+/* A read of the stream that returned @r <= 0 (errno set for < 0) after @done of @len bytes: its error, the
+ * message naming @what, the offset and the reader (@func). */
+static int read_failed(const struct kh_mig_io *io, ssize_t r, const char *func, const char *what, size_t done,
+		       size_t len)
+{
+	if (r < 0)
+		return kh_fail(errno ? errno : EIO, func, "%s: read at stream offset %llu failed", what,
+			       (unsigned long long)(io->bytes + done));
+	return kh_fail(ENODATA, func, "%s: the stream ends after %llu bytes (%zu of %zu bytes there)", what,
+		       (unsigned long long)(io->bytes + done), done, len);
+}
+
 static int live_read(struct kh_mig_io *io, uint8_t *p, size_t len, const char *what)
 {
 	struct kh_mig_ctl *ctl = io->ctl;
@@ -105,10 +117,12 @@ static int live_read(struct kh_mig_io *io, uint8_t *p, size_t len, const char *w
 	}
 	if (ctl->read_ahead && !ctl->ra && done < len && !(ctl->ra = malloc(KH_MIG_READ_AHEAD)))
 		ctl->read_ahead = 0; /* no memory for it: exact reads */
-	while (done < len && ctl->read_ahead) {
-		/* What is asked, and the stream's next bytes behind it into the read-ahead buffer. */
+	while (done < len) {
+		/* What is asked, and with read-ahead the stream's next bytes behind it into the read-ahead buffer.
+		 * The read first: a pass's bytes are mostly there already, and a poll before each read was a second
+		 * system call per read (docs/benchmarks.md "Live migration"). */
 		struct iovec iov[2] = {{p + done, len - done}, {ctl->ra, KH_MIG_READ_AHEAD}};
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = ctl->read_ahead ? 2 : 1};
 		short got;
 		ssize_t r = recvmsg(io->fd, &mh, MSG_DONTWAIT);
 		int w;
@@ -120,42 +134,15 @@ static int live_read(struct kh_mig_io *io, uint8_t *p, size_t len, const char *w
 				return w;
 			continue;
 		}
-		if (r < 0)
-			return KH_FAIL_ERRNO("%s: read at stream offset %llu failed", what,
-					     (unsigned long long)(io->bytes + done));
-		if (r == 0)
-			return KH_FAIL(ENODATA, "%s: the stream ends after %llu bytes (%zu of %zu bytes there)", what,
-				       (unsigned long long)(io->bytes + done), done, len);
-		if ((size_t)r > len - done) {
+		if (r <= 0)
+			return read_failed(io, r, __func__, what, done, len);
+		if ((size_t)r > len - done) { /* past what is asked: the rest is read ahead */
 			ctl->ra_pos = 0;
 			ctl->ra_len = (size_t)r - (len - done);
 			done = len;
 		} else {
 			done += (size_t)r;
 		}
-	}
-	while (done < len) {
-		short got;
-		ssize_t r;
-		int w;
-
-		/* The read first: a pass's bytes are mostly there already, and a poll before each read was a
-		 * second system call per read (docs/benchmarks.md "Live migration"). */
-		r = recv(io->fd, p + done, len - done, MSG_DONTWAIT);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN) {
-			if ((w = live_wait(io, POLLIN, io->ctl->timeout_ms, &got, what, done)) < 0)
-				return w;
-			continue;
-		}
-		if (r < 0)
-			return KH_FAIL_ERRNO("%s: read at stream offset %llu failed", what,
-					     (unsigned long long)(io->bytes + done));
-		if (r == 0)
-			return KH_FAIL(ENODATA, "%s: the stream ends after %llu bytes (%zu of %zu bytes there)", what,
-				       (unsigned long long)(io->bytes + done), done, len);
-		done += (size_t)r;
 	}
 	io->bytes += len;
 	return 0;
@@ -250,12 +237,8 @@ int kh_mig_read_full(struct kh_mig_io *io, void *buf, size_t len, const char *wh
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			return KH_FAIL_ERRNO("%s: read at stream offset %llu failed", what,
-					     (unsigned long long)(io->bytes + done));
-		if (r == 0)
-			return KH_FAIL(ENODATA, "%s: the stream ends after %llu bytes (%zu of %zu bytes there)", what,
-				       (unsigned long long)(io->bytes + done), done, len);
+		if (r <= 0)
+			return read_failed(io, r, __func__, what, done, len);
 		done += (size_t)r;
 	}
 	io->bytes += len;

@@ -10,11 +10,10 @@
  * ESR_EL1 to 0x10000010 and loops.
  * Registers: x19 the report device, x20 "handler ran", x21 the GICD, x22 the round (PSCI clobbers x0-x3).
  */
+#include "guest.inc"
+
 #define ICC_IAR1_EL1 S3_0_C12_C12_0
 #define ICC_EOIR1_EL1 S3_0_C12_C12_1
-#define ICC_SRE_EL1 S3_0_C12_C12_5
-#define ICC_IGRPEN1_EL1 S3_0_C12_C12_7
-#define ICC_PMR_EL1 S3_0_C4_C6_0
 
 	.text
 	.global _start
@@ -40,15 +39,7 @@ _start:
 	tbnz	w0, #31, 2b
 
 	/* CPU interface. */
-	mrs	x0, ICC_SRE_EL1
-	orr	x0, x0, #1
-	msr	ICC_SRE_EL1, x0
-	isb
-	mov	x0, #0xff
-	msr	ICC_PMR_EL1, x0
-	mov	x0, #1
-	msr	ICC_IGRPEN1_EL1, x0
-	isb
+	gic_cpuif_on
 
 	mov	x22, #1
 round:
@@ -65,9 +56,7 @@ round:
 	cmp	x22, #4
 	b.ne	round
 
-	movz	w0, #0x0008			/* PSCI SYSTEM_OFF, 0x84000008 */
-	movk	w0, #0x8400, lsl #16
-	hvc	#0
+	psci	PSCI_SYSTEM_OFF
 	movz	w2, #0xdead
 	str	w2, [x19, #16]
 4:	wfi
@@ -87,26 +76,4 @@ bad:
 5:	wfi
 	b	5b
 
-	.macro	ventry target
-	.balign	0x80
-	b	\target
-	.endm
-
-	.balign	2048
-vectors:
-	ventry	bad	/* current EL, SP_EL0: sync, IRQ, FIQ, SError */
-	ventry	bad
-	ventry	bad
-	ventry	bad
-	ventry	bad	/* current EL, SP_ELx: sync */
-	ventry	irq	/* IRQ */
-	ventry	bad
-	ventry	bad
-	ventry	bad	/* lower EL, AArch64 */
-	ventry	bad
-	ventry	bad
-	ventry	bad
-	ventry	bad	/* lower EL, AArch32 */
-	ventry	bad
-	ventry	bad
-	ventry	bad
+	vector_table irq, bad

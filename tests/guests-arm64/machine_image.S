@@ -11,28 +11,14 @@
  *  - boot 1: PSCI SYSTEM_RESET; boot 2: PSCI SYSTEM_OFF.
  * Registers: x19 the UART, x20 the RAM scratch, x21 the boot count, x22 the DTB.
  */
-#define UART	0x09000000
-#define SCRATCH 0x40800000
+#include "guest.inc"
 
-	.text
-	.global _start
-_start:
-	b	entry			/* code0/code1 */
-	.word	0
-	.quad	0			/* text_offset */
-	.quad	0x200000		/* image_size */
-	.quad	0xa			/* flags: LE, 4 KiB pages, anywhere */
-	.quad	0, 0, 0			/* res2-res4 */
-	.word	0x644d5241		/* "ARM\x64" */
-	.word	0			/* res5 */
+	image_header entry
 
 entry:
 	mov	x22, x0
-	movz	x19, #(UART >> 16), lsl #16
-	movz	x20, #(SCRATCH >> 16), lsl #16
-	ldr	x21, [x20]
-	add	x21, x21, #1
-	str	x21, [x20]
+	image_regs
+	count_boot x21
 	str	x22, [x20, #8]
 	str	xzr, [x20, #16]		/* vCPU 1's flag */
 
@@ -62,37 +48,24 @@ entry:
 3:
 	cmp	x21, #1
 	b.ne	4f
-	movz	w0, #0x0009		/* PSCI SYSTEM_RESET, 0x84000009 */
-	movk	w0, #0x8400, lsl #16
-	hvc	#0
-4:	movz	w0, #0x0008		/* PSCI SYSTEM_OFF, 0x84000008 */
-	movk	w0, #0x8400, lsl #16
-	hvc	#0
+	psci	PSCI_SYSTEM_RESET
+4:	psci	PSCI_SYSTEM_OFF
 	adr	x1, s_ret
 	bl	puts
 5:	wfi
 	b	5b
 
 secondary:
-	movz	x19, #(UART >> 16), lsl #16
-	movz	x20, #(SCRATCH >> 16), lsl #16
+	image_regs
 	adr	x1, s_cpu1
 	bl	puts
 	mov	x0, #1
 	str	x0, [x20, #16]
-	movz	w0, #0x0002		/* PSCI CPU_OFF, 0x84000002 */
-	movk	w0, #0x8400, lsl #16
-	hvc	#0
+	psci	PSCI_CPU_OFF
 6:	wfi
 	b	6b
 
-/* puts: x1 the NUL-terminated string, x19 the UART (its THR: the model takes bytes at once) */
-puts:
-	ldrb	w0, [x1], #1
-	cbz	w0, 7f
-	strb	w0, [x19]
-	b	puts
-7:	ret
+	puts_routine w0
 
 s_boot:	.asciz	"boot "
 s_ok:	.asciz	" dtb ok\n"

@@ -20,33 +20,17 @@
 #include <kvmhost/arm64.h>
 #include <kvmhost/kvmhost.h>
 
+#include "kvm_test_util.h"
+
 extern const unsigned char guest_arm64_gic_irqfd[], guest_arm64_gic_irqfd_end[];
 
-#define RAM_BASE     0x40000000ull
-#define RAM_SIZE     (64u << 10)
+#define RAM_BASE     TEST_ARM64_RAM_BASE
 #define DEV_BASE     0x10000000ull
 #define GICD_BASE    0x08000000ull
 #define GICR_BASE    0x080a0000ull
 #define GITS_BASE    0x08080000ull
 #define ROUTED_GSI   200u
 #define HANG_GUARD_S 60
-
-#define CHECK(cond)                                                                                                    \
-	do {                                                                                                           \
-		if (!(cond)) {                                                                                         \
-			fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond,                \
-				kvmhost_last_error());                                                                 \
-			exit(1);                                                                                       \
-		}                                                                                                      \
-	} while (0)
-#define CHECK_OK(call) CHECK((call) == 0)
-#define SKIP(...)                                                                                                      \
-	do {                                                                                                           \
-		fprintf(stderr, "SKIP: ");                                                                             \
-		fprintf(stderr, __VA_ARGS__);                                                                          \
-		fprintf(stderr, "\n");                                                                                 \
-		exit(77);                                                                                              \
-	} while (0)
 
 static uint64_t mmio_value(const struct kvmhost_exit *e)
 {
@@ -128,13 +112,11 @@ static void check_registers(struct kvmhost_vcpu *vcpu)
 
 int main(void)
 {
-	struct kvmhost_system_options so = {.size = sizeof(so)};
-	struct kvmhost_memory_options mo = {.size = sizeof(mo)};
+	struct kvmhost_system *sys = test_open_system();
+	struct test_vm t;
 	struct kvmhost_arm64_gic_options go = {.size = sizeof(go)};
 	struct kvm_irq_routing_entry routes[KVMHOST_ARM64_GIC_DEFAULT_SPIS + 1];
-	struct kvmhost_system *sys;
 	struct kvmhost_vm *vm;
-	struct kvmhost_memory_region *ram;
 	struct kvmhost_vcpu *vcpu;
 	struct kvmhost_arm64_gic *gic, *gic2;
 	struct kvmhost_irq_line *line;
@@ -145,19 +127,9 @@ int main(void)
 	int r, fd5, fd200, shutdown = 0;
 	static const uint32_t want_intid[4] = {0, 37, 38, 39};
 
-	so.device_path = getenv("KVMHOST_TEST_KVM_DEVICE");
-	if (kvmhost_system_open(&so, &sys) < 0)
-		SKIP("KVM unusable here: %s", kvmhost_last_error());
-	r = kvmhost_vm_create(sys, NULL, &vm);
-	if (r < 0)
-		SKIP("cannot create a VM: %s", kvmhost_last_error());
-	mo.guest_phys_addr = RAM_BASE;
-	mo.length = RAM_SIZE;
-	mo.backing = KVMHOST_MEMORY_ANONYMOUS;
-	mo.name = "arm64-ram";
-	CHECK_OK(kvmhost_vm_add_memory(vm, &mo, &ram));
-	CHECK(guest_size > 0 && guest_size < RAM_SIZE);
-	memcpy(kvmhost_memory_region_host_addr(ram), guest_arm64_gic_irqfd, guest_size);
+	test_vm_create_arm64(&t, sys, guest_arm64_gic_irqfd, guest_size);
+	vm = t.vm;
+	vcpu = t.vcpu;
 
 	/* Bad options are the library's. */
 	CHECK(kvmhost_arm64_gic_create(NULL, &go, &gic) == -EINVAL);
@@ -176,7 +148,6 @@ int main(void)
 	go.flags = 0;
 	go.its_base = GITS_BASE;
 
-	CHECK_OK(kvmhost_vcpu_create(vm, 0, &vcpu));
 	CHECK_OK(kvmhost_arm64_vcpu_init(vcpu, 0, NULL));
 	CHECK_OK(kvmhost_arm64_gic_create(vm, &go, &gic));
 	printf("vGIC: %u SPIs, ITS %d\n", kvmhost_arm64_gic_nr_spis(gic), kvmhost_arm64_gic_has_its(gic));

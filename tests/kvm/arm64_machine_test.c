@@ -22,28 +22,18 @@
 #include <kvmhost/kvmhost.h>
 #include <kvmhost/machine.h>
 
+#include "kvm_test_util.h"
+
 extern const unsigned char guest_arm64_machine_image[], guest_arm64_machine_image_end[];
 
 #define SCRATCH 0x40800000ull
 #define CMDLINE "console=ttyS0 earlycon kvmhost-arm64-test"
 
-#define CHECK(cond)                                                                                                    \
-	do {                                                                                                           \
-		if (!(cond)) {                                                                                         \
-			fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond,                \
-				kvmhost_last_error());                                                                 \
-			exit(1);                                                                                       \
-		}                                                                                                      \
-	} while (0)
-#define CHECK_OK(call) CHECK((call) == 0)
-
 static char output[4096];
 
 static void read_output(int fd)
 {
-	ssize_t n = pread(fd, output, sizeof(output) - 1, 0);
-
-	output[n > 0 ? n : 0] = 0;
+	test_read_fd(fd, output, sizeof(output));
 	printf("guest output:\n%s--\n", output);
 }
 
@@ -54,20 +44,9 @@ static int has(const void *hay, size_t n, const char *needle)
 
 static void options(struct kvmhost_machine_options *o, struct kvmhost_machine_serial *s, int out_fd)
 {
-	memset(o, 0, sizeof(*o));
-	memset(s, 0, sizeof(*s));
-	s->size = sizeof(*s);
-	s->in_fd = -1;
-	s->out_fd = out_fd;
-	o->size = sizeof(*o);
-	o->name = "arm64-test";
-	o->kernel = guest_arm64_machine_image;
-	o->kernel_size = (size_t)(guest_arm64_machine_image_end - guest_arm64_machine_image);
+	test_machine_options_arm64(o, s, "arm64-test", guest_arm64_machine_image,
+				   (size_t)(guest_arm64_machine_image_end - guest_arm64_machine_image), out_fd);
 	o->cmdline = CMDLINE;
-	o->ram_size = 64u << 20;
-	o->vcpu_count = 1;
-	o->serial = s;
-	o->device_size = sizeof(struct kvmhost_machine_device);
 }
 
 static void stop_info(struct kvmhost_machine *m, struct kvmhost_machine_stop_info *si)
@@ -89,7 +68,7 @@ int main(void)
 	struct kvmhost_machine *m;
 	uint64_t dtb_gpa = 0, boots = 0;
 	unsigned char *dtb;
-	int out, r, x;
+	int out, x;
 
 	out = memfd_create("arm64-machine-out", MFD_CLOEXEC);
 	CHECK(out >= 0);
@@ -113,12 +92,7 @@ int main(void)
 	o.devices = &dev;
 	o.device_count = 1;
 	o.on_reset = KVMHOST_MACHINE_RESET_REBOOT;
-	r = kvmhost_machine_create(&o, &m);
-	if (r < 0 && strstr(kvmhost_last_error(), "/dev/kvm")) {
-		fprintf(stderr, "SKIP: KVM unusable here: %s\n", kvmhost_last_error());
-		return 77;
-	}
-	CHECK(r == 0);
+	m = test_machine_create(&o);
 	CHECK_OK(kvmhost_machine_start(m));
 	CHECK_OK(kvmhost_machine_wait(m, 120000));
 	stop_info(m, &si);

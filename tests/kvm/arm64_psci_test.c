@@ -14,28 +14,13 @@
 #include <kvmhost/arm64.h>
 #include <kvmhost/kvmhost.h>
 
+#include "kvm_test_util.h"
+
 extern const unsigned char guest_arm64_mmio_psci_off[], guest_arm64_mmio_psci_off_end[];
 
-#define RAM_BASE 0x40000000ull
-#define RAM_SIZE (64u << 10)
+#define RAM_BASE TEST_ARM64_RAM_BASE
+#define RAM_SIZE TEST_ARM64_RAM_SIZE
 #define DEV_BASE 0x10000000ull
-
-#define CHECK(cond)                                                                                                    \
-	do {                                                                                                           \
-		if (!(cond)) {                                                                                         \
-			fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond,                \
-				kvmhost_last_error());                                                                 \
-			exit(1);                                                                                       \
-		}                                                                                                      \
-	} while (0)
-#define CHECK_OK(call) CHECK((call) == 0)
-#define SKIP(...)                                                                                                      \
-	do {                                                                                                           \
-		fprintf(stderr, "SKIP: ");                                                                             \
-		fprintf(stderr, __VA_ARGS__);                                                                          \
-		fprintf(stderr, "\n");                                                                                 \
-		exit(77);                                                                                              \
-	} while (0)
 
 static uint64_t mmio_value(const struct kvmhost_exit *e)
 {
@@ -47,34 +32,19 @@ static uint64_t mmio_value(const struct kvmhost_exit *e)
 
 int main(void)
 {
-	struct kvmhost_system_options so = {.size = sizeof(so)};
-	struct kvmhost_memory_options mo = {.size = sizeof(mo)};
-	struct kvmhost_system *sys;
+	struct kvmhost_system *sys = test_open_system();
+	struct test_vm t;
 	struct kvmhost_vm *vm;
-	struct kvmhost_memory_region *ram;
 	struct kvmhost_vcpu *vcpu;
 	const struct kvmhost_exit *e;
 	size_t guest_size = (size_t)(guest_arm64_mmio_psci_off_end - guest_arm64_mmio_psci_off);
 	uint64_t v, mpidr, psci_version = 0;
 	uint32_t got;
-	int r, stores = 0, shutdown = 0;
+	int stores = 0, shutdown = 0;
 
-	so.device_path = getenv("KVMHOST_TEST_KVM_DEVICE");
-	if (kvmhost_system_open(&so, &sys) < 0)
-		SKIP("KVM unusable here: %s", kvmhost_last_error());
-	r = kvmhost_vm_create(sys, NULL, &vm);
-	if (r < 0)
-		SKIP("cannot create a VM: %s", kvmhost_last_error());
-
-	mo.guest_phys_addr = RAM_BASE;
-	mo.length = RAM_SIZE;
-	mo.backing = KVMHOST_MEMORY_ANONYMOUS;
-	mo.name = "arm64-ram";
-	CHECK_OK(kvmhost_vm_add_memory(vm, &mo, &ram));
-	CHECK(guest_size > 0 && guest_size < RAM_SIZE);
-	memcpy(kvmhost_memory_region_host_addr(ram), guest_arm64_mmio_psci_off, guest_size);
-
-	CHECK_OK(kvmhost_vcpu_create(vm, 0, &vcpu));
+	test_vm_create_arm64(&t, sys, guest_arm64_mmio_psci_off, guest_size);
+	vm = t.vm;
+	vcpu = t.vcpu;
 	/* Registers are refused before init (KVM: -ENOEXEC); bad arguments are refused by the library. */
 	CHECK(kvmhost_arm64_vcpu_get_core_reg(vcpu, KVMHOST_ARM64_PC, &v) < 0);
 	CHECK(kvmhost_arm64_vcpu_init(NULL, 0, &got) == -EINVAL);

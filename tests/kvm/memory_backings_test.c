@@ -5,7 +5,8 @@
  * leave the memory alone) and, when the host has free huge pages, a hugetlb
  * region; the host checks both sides. Also: slot numbers and their reuse,
  * removal, overlaps and other refusals inside a VM, running out of slots
- * (-ENOSPC), and that a VM's map cannot be destroyed on its own.
+ * (-ENOSPC), and that a VM's map cannot be destroyed on its own. On arm64 the
+ * guest is its twin (tests/guests-arm64/memory_backings.S, MMU off).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -113,7 +114,6 @@ static void test_out_of_slots(struct kvmhost_system *sys)
 int main(void)
 {
 	struct kvmhost_system *sys = test_open_system();
-	struct kvmhost_x86_long_mode_options lo = {.size = sizeof(lo)};
 	struct kvmhost_memory_region *ram, *memfd, *file, *rom, *huge = NULL, *extra, *r;
 	struct kvmhost_memory_options o;
 	const struct kvmhost_exit *e;
@@ -220,12 +220,7 @@ int main(void)
 	CHECK(kvmhost_memory_region_slot(rom) == 3);
 
 	CHECK_OK(kvmhost_vcpu_create(vm, 0, &vcpu));
-	lo.entry = KVMHOST_GUEST_LOAD_ADDR;
-	lo.stack = 0x80000;
-	lo.page_table_gpa = 0x100000;
-	lo.identity_map_size = 16 * MIB;
-	lo.gdt_gpa = 0x104000;
-	CHECK_OK(kvmhost_x86_vcpu_setup_long_mode(vcpu, &lo));
+	test_vcpu_enter_long(vcpu, 16 * MIB);
 
 	/* The guest's write to the read-only slot comes out as MMIO. */
 	CHECK_OK(kvmhost_vcpu_run(vcpu, &e));
@@ -244,7 +239,12 @@ int main(void)
 		CHECK(d == 0xdeadbeef);
 	}
 	CHECK_OK(kvmhost_vcpu_run(vcpu, &e));
-	CHECK(e->reason == KVMHOST_EXIT_IO && e->io.port == 0xd0);
+	{
+		uint16_t port = 0;
+		uint32_t size;
+
+		CHECK(test_exit_port_write(e, &port, &size, &v) && port == 0xd0);
+	}
 
 	/* What the guest read. */
 	CHECK(read_u64(mem, RESULTS) == MEMFD_VALUE);

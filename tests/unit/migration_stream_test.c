@@ -732,6 +732,157 @@ static void test_x86_state_calls_null(void **state)
 }
 #endif
 
+#if defined(__aarch64__)
+#include <linux/kvm.h>
+#include "arch/arm64/gic_internal.h"
+
+static size_t le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return n;
+}
+
+static size_t item(uint8_t *p, uint32_t tag, uint32_t len)
+{
+	return le(p, tag, 2) + le(p + 2, 0, 2) + le(p + 4, len, 4);
+}
+
+/* A vCPU payload: REGS (PC, a U64 core id, and V0, a U128 one), MP_STATE. */
+static size_t arm64_vcpu_payload(uint8_t *b, uint32_t mp)
+{
+	const uint64_t id1 = KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | 0x40;  /* pc */
+	const uint64_t id2 = KVM_REG_ARM64 | KVM_REG_SIZE_U128 | KVM_REG_ARM_CORE | 0x48; /* v0 */
+	size_t n = item(b, 1, 8 + 16 + 24);
+
+	n += le(b + n, 2, 4) + le(b + n + 4, 0, 4);
+	n += le(b + n, id1, 8);
+	n += le(b + n, 0x40001000u, 8);
+	n += le(b + n, id2, 8);
+	n += le(b + n, 0x1122334455667788ull, 8) + le(b + n + 8, 0x99u, 8);
+	n += item(b + n, 2, 4);
+	n += le(b + n, mp, 4);
+	return n;
+}
+
+/* A VM payload: GIC (128 interrupts: GICD_CTLR, an IROUTER word, ICC_PMR_EL1, an SPI line level), CLOCK. */
+static size_t arm64_vm_payload(uint8_t *b, uint32_t group3, uint64_t attr3)
+{
+	size_t n = item(b, 1, 8 + 4 * 24);
+
+	n += le(b + n, 128, 4) + le(b + n + 4, 4, 4);
+	n += le(b + n, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 4) + le(b + n + 4, 0, 4);
+	n += le(b + n, 0x0, 8) + le(b + n + 8, 0x52, 8);
+	n += le(b + n, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 4) + le(b + n + 4, 0, 4);
+	n += le(b + n, 0x6000 + 8 * 127 + 4, 8) + le(b + n + 8, 0, 8);
+	n += le(b + n, KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 4) + le(b + n + 4, 0, 4);
+	n += le(b + n, (1ull << 32) | (3u << 14 | 4u << 7 | 6u << 3), 8) + le(b + n + 8, 0xf0, 8);
+	n += le(b + n, group3, 4) + le(b + n + 4, 0, 4);
+	n += le(b + n, attr3, 8) + le(b + n + 8, 0x1, 8);
+	n += item(b + n, 2, 8);
+	n += le(b + n, 1700000000000000000ull, 8);
+	return n;
+}
+
+static void test_arm64_decoders(void **state)
+{
+	const uint64_t level = (uint64_t)VGIC_LEVEL_INFO_LINE_LEVEL << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT;
+	struct kh_mig_arch_vcpu *cpu;
+	struct kh_mig_arch_vm *vm;
+	uint8_t b[512], c[512];
+	size_t n;
+
+	(void)state;
+	/* Valid payloads decode; every truncation of them is refused. */
+	n = arm64_vcpu_payload(b, KVM_MP_STATE_STOPPED);
+	assert_int_equal(kh_mig_arch_decode_vcpu(b, n, &cpu), 0);
+	kh_mig_arch_free_vcpu(cpu);
+	for (size_t k = 0; k < n; k++) {
+		ASSERT_FAILS(kh_mig_arch_decode_vcpu(b, k, &cpu), EINVAL);
+		assert_null(cpu);
+	}
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, level | 96);
+	assert_int_equal(kh_mig_arch_decode_vm(b, n, &vm), 0);
+	kh_mig_arch_free_vm(vm);
+	for (size_t k = 0; k < n; k++) {
+		ASSERT_FAILS(kh_mig_arch_decode_vm(b, k, &vm), EINVAL);
+		assert_null(vm);
+	}
+
+	/* Bad values. */
+	n = arm64_vcpu_payload(b, 3); /* KVM_MP_STATE_HALTED: not arm64's */
+	ASSERT_FAILS_MENTIONING(kh_mig_arch_decode_vcpu(b, n, &cpu), EINVAL, "MP state");
+	n = arm64_vcpu_payload(b, 0);
+	memcpy(c, b, n);
+	c[16 + 7] = 0x40; /* the first id's architecture: not KVM_REG_ARM64 */
+	ASSERT_FAILS_MENTIONING(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL, "no arm64 register");
+	memcpy(c, b, n);
+	c[16 + 6] = 0xb0; /* the first id's size: 2^11 bytes */
+	ASSERT_FAILS(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL);
+	memcpy(c, b, n);
+	memcpy(c + 32, c + 16, 8); /* the second id = the first, now U64 read as the first's twin */
+	ASSERT_FAILS(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL);
+	memcpy(c, b, n);
+	c[8] = 3; /* 3 registers claimed, 2 there */
+	ASSERT_FAILS_MENTIONING(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL, "cut short");
+	memcpy(c, b, n);
+	c[12] = 1; /* the reserved word */
+	ASSERT_FAILS(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL);
+	memcpy(c, b, n);
+	c[2] = 1; /* an item header's reserved half */
+	ASSERT_FAILS_MENTIONING(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL, "unknown item");
+	memcpy(c, b, n);
+	c[n - 12] = 9; /* the MP state's tag: unknown */
+	ASSERT_FAILS_MENTIONING(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL, "unknown item");
+	memcpy(c, b, n);
+	c[4] += 8; /* REGS claims 8 bytes more: the MP state's header is eaten */
+	ASSERT_FAILS(kh_mig_arch_decode_vcpu(c, n, &cpu), EINVAL);
+
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, level | 100); /* not a multiple of 32 */
+	ASSERT_FAILS_MENTIONING(kh_mig_arch_decode_vm(b, n, &vm), EINVAL, "vGIC state");
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, level | 128); /* past the 128 interrupts */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(b, n, &vm), EINVAL);
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0x6000 + 8 * 128); /* IROUTER of INTID 128 */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(b, n, &vm), EINVAL);
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0x100); /* ISENABLER0: the redistributors' */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(b, n, &vm), EINVAL);
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, (1ull << 32) | 0x10104); /* no ISENABLER1 there */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(b, n, &vm), EINVAL);
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_ADDR, 2); /* a group a state never carries */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(b, n, &vm), EINVAL);
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, 0x104); /* a BASER offset not 8-aligned */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(b, n, &vm), EINVAL);
+	n = arm64_vm_payload(b, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, 0x138); /* GITS_BASER7: fine */
+	assert_int_equal(kh_mig_arch_decode_vm(b, n, &vm), 0);
+	kh_mig_arch_free_vm(vm);
+	memcpy(c, b, n);
+	c[8] = 0x20; /* 0x420 interrupts */
+	c[9] = 0x04;
+	ASSERT_FAILS(kh_mig_arch_decode_vm(c, n, &vm), EINVAL);
+	memcpy(c, b, n);
+	c[12] = 5; /* 5 registers claimed, 4 there */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(c, n, &vm), EINVAL);
+	memcpy(c, b, n);
+	c[16 + 4] = 1; /* a register's reserved word */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(c, n, &vm), EINVAL);
+	memcpy(c, b, n);
+	c[16 + 16 + 4] = 1; /* GICD_CTLR's value over 32 bits */
+	ASSERT_FAILS(kh_mig_arch_decode_vm(c, n, &vm), EINVAL);
+	ASSERT_FAILS_MENTIONING(kh_mig_arch_decode_vm(b, 8 + 8 + 4 * 24, &vm), EINVAL, "clock is missing");
+
+	/* The register rules themselves. */
+	assert_int_equal(kh_gic_reg_check(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0x400 + 32, 0, 64), 0);
+	assert_int_equal(kh_gic_reg_check(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0x400 + 28, 0, 64), -EINVAL);
+	assert_int_equal(kh_gic_reg_check(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0x400 + 32, 0, 63), -EINVAL);
+	assert_int_equal(kh_gic_reg_check(KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 1ull << 32, 0, 64), -EINVAL);
+	assert_int_equal(
+	    kh_gic_reg_check(KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 3u << 14 | 12u << 7 | 12u << 3 | 7u, ~0ull, 64), 0);
+	assert_int_equal(kh_gic_reg_check(KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 3u << 14 | 12u << 7 | 12u << 3 | 0u, 0, 64),
+			 -EINVAL); /* ICC_IAR1_EL1: an acknowledge, not state */
+	assert_true(kh_gic_mpidr_attr(0x0000000100020304ull) == 0x01020304ull << 32);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -750,6 +901,9 @@ int main(void)
 #if defined(__x86_64__)
 		cmocka_unit_test(test_x86_decoders),
 		cmocka_unit_test(test_x86_state_calls_null),
+#endif
+#if defined(__aarch64__)
+		cmocka_unit_test(test_arm64_decoders),
 #endif
 	};
 

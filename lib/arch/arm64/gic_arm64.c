@@ -7,6 +7,7 @@
  * Built on arm64 only.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +21,39 @@
 #include <kvmhost/irq_line.h>
 #include <kvmhost/vm.h>
 
-struct kvmhost_arm64_gic {
-	struct kvmhost_vm *vm;
-	int fd;	    /* the GICv3 device */
-	int its_fd; /* the ITS device, or -1 */
-	uint32_t nr_spis;
-	int initialised;
-	struct kh_gic_line *lines; /* contexts of the SPI lines made, freed with the object */
-};
+#include "gic_internal.h" /* struct kvmhost_arm64_gic */
 
 struct kh_gic_line {
 	struct kh_gic_line *next;
 	struct kvmhost_arm64_gic *gic;
 	uint32_t spi;
 };
+
+/* Every vGIC made, so that the VM-level state save (migration_arm64.c) finds its VM's: a handful per process. */
+static pthread_mutex_t gics_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kvmhost_arm64_gic *gics;
+
+struct kvmhost_arm64_gic *kh_gic_of_vm(struct kvmhost_vm *vm)
+{
+	struct kvmhost_arm64_gic *g;
+
+	pthread_mutex_lock(&gics_lock);
+	for (g = gics; g && g->vm != vm; g = g->next)
+		;
+	pthread_mutex_unlock(&gics_lock);
+	return g;
+}
+
+static void gic_unlist(struct kvmhost_arm64_gic *gic)
+{
+	pthread_mutex_lock(&gics_lock);
+	for (struct kvmhost_arm64_gic **p = &gics; *p; p = &(*p)->next)
+		if (*p == gic) {
+			*p = gic->next;
+			break;
+		}
+	pthread_mutex_unlock(&gics_lock);
+}
 
 static int kh_gic_set_attr(int fd, uint32_t group, uint64_t attr, const void *value)
 {
@@ -153,6 +173,10 @@ KVMHOST_API int kvmhost_arm64_gic_create(struct kvmhost_vm *vm, const struct kvm
 	kh_log(KVMHOST_LOG_INFO, "%s: vGIC v3: GICD 0x%llx, GICR 0x%llx, %u SPIs, ITS %s", vm->name,
 	       (unsigned long long)o.dist_base, (unsigned long long)o.redist_base, gic->nr_spis,
 	       gic->its_fd >= 0 ? "yes" : "no");
+	pthread_mutex_lock(&gics_lock);
+	gic->next = gics;
+	gics = gic;
+	pthread_mutex_unlock(&gics_lock);
 	*out = gic;
 	return 0;
 fail:
@@ -260,6 +284,7 @@ KVMHOST_API void kvmhost_arm64_gic_destroy(struct kvmhost_arm64_gic *gic)
 {
 	if (!gic)
 		return;
+	gic_unlist(gic);
 	if (gic->its_fd >= 0)
 		close(gic->its_fd);
 	if (gic->fd >= 0)

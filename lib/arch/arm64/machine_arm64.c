@@ -7,16 +7,14 @@
  * DTB; the others start powered off and are started by the guest's PSCI CPU_ON, which KVM handles. PSCI
  * SYSTEM_OFF and SYSTEM_RESET come back as KVM system events, which the arch-neutral vCPU loop
  * (machine_vcpu.c) turns into the machine's power-off stop and its reset policy, as on x86.
- * No arch options yet (arch_options must be NULL), virtio-mmio only, no incoming migration.
+ * No arch options yet (arch_options must be NULL), virtio-mmio only.
  * Built on arm64 only.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <kvmhost/arm64.h>
 #include <kvmhost/arm64_boot.h>
@@ -33,6 +31,7 @@
 
 #include "../../core/internal.h"
 #include "../../machine/machine_internal.h"
+#include "gic_internal.h"
 
 /* The guest-physical map (QEMU virt's addresses, so that what is known about that machine holds here). */
 #define GICD_BASE	0x08000000ull
@@ -52,17 +51,12 @@
 #define UART_CLOCK_HZ	1843200u
 
 struct kh_machine_arch {
-	int ram_fd, ram_file_created;
 	struct kvmhost_arm64_gic *gic;
-	struct kvmhost_irq_line *uart_irq;
-	struct kvmhost_uart *uart;
 	uint32_t vcpu_features; /* what vCPU 0 got: every vCPU of the VM gets the same */
 	uint64_t *mpidrs;
+	struct kh_gic_state gic_pristine; /* the vGIC as its init left it: loaded on every reboot */
 	void *dtb;
 	size_t dtb_size;
-	/* the console's host side, as x86's COM1 */
-	int serial_rx_fd, serial_in_regular, serial_in_done, has_serial_in_watch;
-	uint32_t serial_in_watch;
 };
 
 /* KVM's reset MPIDR of vCPU @id (arch/arm64/kvm/sys_regs.c reset_mpidr): Aff0 = id[3:0], Aff1 = id[11:4],
@@ -133,7 +127,6 @@ int kh_machine_arch_check(struct kvmhost_machine *m)
 
 	if (!a)
 		return KH_FAIL(ENOMEM, "cannot allocate the arm64 machine");
-	a->ram_fd = a->serial_rx_fd = -1;
 	m->arch = a;
 	if (c->arch_options)
 		return kh_fail(EINVAL, c->func, "arch_options: the arm64 machine has none yet (NULL)");
@@ -143,8 +136,6 @@ int kh_machine_arch_check(struct kvmhost_machine *m)
 	if (c->transport != KVMHOST_MACHINE_TRANSPORT_MMIO)
 		return kh_fail(ENOTSUP, c->func, "transport %u: the arm64 machine has virtio-mmio only (%u)",
 			       c->transport, KVMHOST_MACHINE_TRANSPORT_MMIO);
-	if (c->flags & KVMHOST_MACHINE_INCOMING)
-		return kh_fail(ENOTSUP, c->func, "the arm64 machine cannot take an incoming migration yet");
 	if (c->ram_size > RAM_MAX)
 		return kh_fail(EINVAL, c->func, "ram_size %llu: the arm64 machine has at most %llu GiB",
 			       (unsigned long long)c->ram_size, (unsigned long long)(RAM_MAX >> 30));
@@ -180,133 +171,30 @@ int kh_machine_arch_check_boot(struct kvmhost_machine *m)
 	return 0;
 }
 
-static int open_ram_file(struct kvmhost_machine *m, struct kh_machine_arch *a)
+/* One RAM region at RAM_BASE in the backing the options name (lib/machine's, as x86's, without the MMIO hole). */
+static int add_ram(struct kvmhost_machine *m)
 {
-	struct stat st;
-	int fd = open(m->cfg.ram_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-
-	if (fd >= 0)
-		a->ram_file_created = 1;
-	else if (errno == EEXIST)
-		fd = open(m->cfg.ram_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return KH_FAIL_ERRNO("ram_path %s", m->cfg.ram_path);
-	a->ram_fd = fd;
-	if (fstat(fd, &st) < 0)
-		return KH_FAIL_ERRNO("ram_path %s: fstat", m->cfg.ram_path);
-	if (!S_ISREG(st.st_mode))
-		return KH_FAIL(EINVAL, "ram_path %s is not a regular file", m->cfg.ram_path);
-	if ((uint64_t)st.st_size < m->cfg.ram_size && ftruncate(fd, (off_t)m->cfg.ram_size) < 0)
-		return KH_FAIL_ERRNO("ram_path %s: cannot grow it to %llu bytes", m->cfg.ram_path,
-				     (unsigned long long)m->cfg.ram_size);
-	return 0;
-}
-
-/* One RAM region at RAM_BASE in the backing the options name (as x86's add_ram, without the MMIO hole). */
-static int add_ram(struct kvmhost_machine *m, struct kh_machine_arch *a)
-{
-	const struct kh_machine_config *c = &m->cfg;
-	struct kvmhost_memory_options mo = {
-	    .size = sizeof(mo), .name = c->name, .fd = 0, .guest_phys_addr = RAM_BASE, .length = c->ram_size};
+	struct kvmhost_memory_options mo;
 	int r;
 
-	switch (c->ram_backing) {
-	case KVMHOST_MACHINE_RAM_ANONYMOUS:
-		mo.backing =
-		    c->ram_flags & KVMHOST_MACHINE_RAM_SHARED ? KVMHOST_MEMORY_MEMFD : KVMHOST_MEMORY_ANONYMOUS;
-		break;
-	case KVMHOST_MACHINE_RAM_MEMFD:
-		mo.backing = KVMHOST_MEMORY_MEMFD;
-		break;
-	case KVMHOST_MACHINE_RAM_HUGETLB:
-		mo.backing = KVMHOST_MEMORY_HUGETLB;
-		mo.hugepage_size = c->hugepage_size;
-		break;
-	default:
-		mo.backing = KVMHOST_MEMORY_FILE;
-		if ((r = open_ram_file(m, a)) < 0)
-			return r;
-		mo.fd = a->ram_fd;
-	}
-	mo.flags =
-	    (c->ram_flags & KVMHOST_MACHINE_RAM_THP && mo.backing != KVMHOST_MEMORY_FILE ? KVMHOST_MEMORY_THP : 0) |
-	    (c->ram_flags & KVMHOST_MACHINE_RAM_PREFAULT ? KVMHOST_MEMORY_PREFAULT : 0) |
-	    (c->ram_flags & KVMHOST_MACHINE_RAM_LOG_DIRTY ? KVMHOST_MEMORY_LOG_DIRTY : 0);
+	if ((r = kh_machine_ram_options(m, &mo)) < 0)
+		return r;
+	mo.guest_phys_addr = RAM_BASE;
+	mo.length = m->cfg.ram_size;
 	r = kvmhost_vm_add_memory(m->vm, &mo, NULL);
-	if (a->ram_fd >= 0) { /* the region holds its own duplicate */
-		close(a->ram_fd);
-		a->ram_fd = -1;
-	}
+	kh_machine_ram_added(m);
 	return r;
 }
 
-/* The console's input: pumped while the FIFO has room, as x86's COM1 (machine_x86_devices.c). */
-static void on_serial_input(int fd, uint32_t events, void *opaque)
-{
-	struct kvmhost_machine *m = opaque;
-	struct kh_machine_arch *a = m->arch;
-	int r = kvmhost_uart_pump(a->uart, fd);
-
-	(void)events;
-	if (r < 0 && r != -EAGAIN && r != -EINTR)
-		a->serial_in_done = 1;
-	if (a->has_serial_in_watch)
-		kh_watch_set(m, a->serial_in_watch,
-			     a->serial_in_done || (r == 0 && kvmhost_uart_rx_room(a->uart) == 0) ? 0 : KVMHOST_LOOP_IN);
-}
-
-static void on_serial_rx_space(int fd, uint32_t events, void *opaque)
-{
-	struct kvmhost_machine *m = opaque;
-	struct kh_machine_arch *a = m->arch;
-	uint64_t n;
-
-	(void)events;
-	kvmhost_eventfd_consume(fd, &n);
-	if (a->serial_in_done)
-		return;
-	if (a->serial_in_regular)
-		on_serial_input(m->cfg.serial_in_fd, 0, m);
-	else if (a->has_serial_in_watch)
-		kh_watch_set(m, a->serial_in_watch, KVMHOST_LOOP_IN);
-}
-
-static void uart_rx_space(void *opaque)
-{
-	kvmhost_eventfd_signal(((struct kvmhost_machine *)opaque)->arch->serial_rx_fd, 1);
-}
-
+/* The console: lib/machine's UART (machine_uart.c, as x86's COM1) on MMIO with an SPI line. */
 static int add_uart(struct kvmhost_machine *m, struct kh_machine_arch *a)
 {
-	struct kvmhost_uart_options uo = {.size = sizeof(uo),
-					  .out_fd = m->cfg.serial_out_fd,
-					  .rx_space = uart_rx_space,
-					  .rx_space_opaque = m,
-					  .name = "uart0"};
-	struct stat st;
-	uint32_t h;
+	struct kvmhost_irq_line *irq;
 	int r;
 
-	if ((r = kvmhost_arm64_gic_spi_line_create(a->gic, UART_SPI, &a->uart_irq)) < 0)
+	if ((r = kvmhost_arm64_gic_spi_line_create(a->gic, UART_SPI, &irq)) < 0)
 		return r;
-	uo.irq = a->uart_irq;
-	if ((r = kvmhost_uart_create(&uo, &a->uart)) < 0 ||
-	    (r = kvmhost_uart_attach_mmio(a->uart, m->mmio, UART_BASE)) < 0 ||
-	    (r = kvmhost_uart_register(a->uart, m->registry, "uart0")) < 0)
-		return r;
-	if (m->cfg.serial_in_fd < 0)
-		return 0;
-	if ((r = kvmhost_eventfd_create(KVMHOST_EVENTFD_NONBLOCK, &a->serial_rx_fd)) < 0 ||
-	    (r = kh_watch_add(m, a->serial_rx_fd, KVMHOST_LOOP_IN, on_serial_rx_space, m, &h)) < 0)
-		return r;
-	if (fstat(m->cfg.serial_in_fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		a->serial_in_regular = 1;
-		return kvmhost_eventfd_signal(a->serial_rx_fd, 1);
-	}
-	if ((r = kh_watch_add(m, m->cfg.serial_in_fd, KVMHOST_LOOP_IN, on_serial_input, m, &a->serial_in_watch)) < 0)
-		return r;
-	a->has_serial_in_watch = 1;
-	return 0;
+	return kh_machine_uart_create(m, "uart0", irq, kvmhost_uart_attach_mmio, m->mmio, UART_BASE);
 }
 
 /* vCPU @i to its reset state: vCPU 0 runs, the others wait for PSCI CPU_ON. KVM_ARM_VCPU_INIT again is the
@@ -337,7 +225,7 @@ int kh_machine_arch_create(struct kvmhost_machine *m)
 					       .its_base = GITS_BASE};
 	int r;
 
-	if ((r = add_ram(m, a)) < 0 || (r = kvmhost_arm64_gic_create(m->vm, &go, &a->gic)) < 0)
+	if ((r = add_ram(m)) < 0 || (r = kvmhost_arm64_gic_create(m->vm, &go, &a->gic)) < 0)
 		return r;
 	if (!(a->mpidrs = calloc(m->ncpus, sizeof(*a->mpidrs))))
 		return KH_FAIL(ENOMEM, "cannot allocate the MPIDRs");
@@ -349,6 +237,9 @@ int kh_machine_arch_create(struct kvmhost_machine *m)
 	/* Every vCPU exists: the vGIC can be initialised, which KVM wants before any irqfd (the virtio devices',
 	 * next) is assigned; it then routes GSI n to SPI n. */
 	if ((r = kvmhost_arm64_gic_init(a->gic)) < 0)
+		return r;
+	/* Its power-on state, for reboots (gic_state.c says why a copy rather than reset values). */
+	if ((r = kh_gic_state_save(a->gic, a->mpidrs, m->ncpus, 0, &a->gic_pristine)) < 0)
 		return r;
 	return add_uart(m, a);
 }
@@ -386,15 +277,22 @@ int kh_machine_arch_boot(struct kvmhost_machine *m)
 	/* The tree again, with the MPIDRs KVM gave, the ITS if KVM has one and the virtio devices made. */
 	if ((r = build_dtb(m, a->mpidrs)) < 0)
 		return r;
-	return load(m);
+	/* Incoming: the restore writes RAM and every register (lib/arch/arm64/migration_arm64.c); the tree is
+	 * kept for a later reboot's reload. */
+	return m->cfg.flags & KVMHOST_MACHINE_INCOMING ? 0 : load(m);
 }
 
+/* Every vCPU parked (machine_vcpu.c): the vCPUs re-initialised, the vGIC back to its power-on state (LPIs off,
+ * ITS reset, the pristine copy: KVM_ARM_VCPU_INIT does not touch it), the Image and DTB reloaded. */
 int kh_machine_arch_reboot(struct kvmhost_machine *m)
 {
+	struct kh_machine_arch *a = m->arch;
 	int r = 0;
 
 	for (uint32_t i = 0; i < m->ncpus && r == 0; i++)
 		r = init_vcpu(m, i);
+	if (r == 0)
+		r = kh_gic_reset(a->gic, a->mpidrs, m->ncpus, &a->gic_pristine);
 	return r < 0 ? r : load(m);
 }
 
@@ -419,17 +317,9 @@ void kh_machine_arch_destroy(struct kvmhost_machine *m)
 
 	if (!a)
 		return;
-	for (int i = 0; a->uart && i < 10 && kvmhost_uart_flush(a->uart) > 0; i++)
-		usleep(100 * 1000);
-	kvmhost_uart_destroy(a->uart);
-	kvmhost_irq_line_destroy(a->uart_irq);
+	kh_machine_uart_destroy(m); /* before the vGIC its line is on */
 	kvmhost_arm64_gic_destroy(a->gic);
-	if (a->serial_rx_fd >= 0)
-		close(a->serial_rx_fd);
-	if (a->ram_fd >= 0)
-		close(a->ram_fd);
-	if (a->ram_file_created && !m->built)
-		unlink(m->cfg.ram_path);
+	kh_gic_state_free(&a->gic_pristine);
 	free(a->mpidrs);
 	free(a->dtb);
 	free(a);

@@ -6,11 +6,8 @@
  * machine_x86_devices.c, the tables, kernel and vCPUs in machine_x86_boot.c.
  */
 #include <stdio.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <kvmhost/memory.h>
 #include <kvmhost/vm.h>
 #include <kvmhost/x86.h>
@@ -131,7 +128,6 @@ int kh_machine_arch_check(struct kvmhost_machine *m)
 
 	if (!a)
 		return KH_FAIL(ENOMEM, "cannot allocate the x86 machine");
-	a->ram_fd = a->serial_rx_fd = -1;
 	m->arch = a;
 	return check_options(m, a);
 }
@@ -169,60 +165,15 @@ int kh_machine_arch_check_boot(struct kvmhost_machine *m)
 	return 0;
 }
 
-static int open_ram_file(struct kvmhost_machine *m, struct kh_machine_arch *a)
-{
-	struct stat st;
-	int fd = open(m->cfg.ram_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-
-	if (fd >= 0)
-		a->ram_file_created = 1;
-	else if (errno == EEXIST)
-		fd = open(m->cfg.ram_path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return KH_FAIL_ERRNO("ram_path %s", m->cfg.ram_path);
-	a->ram_fd = fd;
-	if (fstat(fd, &st) < 0)
-		return KH_FAIL_ERRNO("ram_path %s: fstat", m->cfg.ram_path);
-	if (!S_ISREG(st.st_mode))
-		return KH_FAIL(EINVAL, "ram_path %s is not a regular file", m->cfg.ram_path);
-	if ((uint64_t)st.st_size < m->cfg.ram_size && ftruncate(fd, (off_t)m->cfg.ram_size) < 0)
-		return KH_FAIL_ERRNO("ram_path %s: cannot grow it to %llu bytes", m->cfg.ram_path,
-				     (unsigned long long)m->cfg.ram_size);
-	return 0;
-}
-
+/* The RAM ranges around the MMIO hole in the options' backing; in a RAM file one after the other. */
 static int add_ram(struct kvmhost_machine *m, struct kh_machine_arch *a)
 {
-	const struct kh_machine_config *c = &m->cfg;
-	struct kvmhost_memory_options mo = {.size = sizeof(mo), .name = c->name, .fd = -1};
+	struct kvmhost_memory_options mo;
 	uint64_t offset = 0;
 	int r;
 
-	switch (c->ram_backing) {
-	case KVMHOST_MACHINE_RAM_ANONYMOUS:
-		mo.backing =
-		    c->ram_flags & KVMHOST_MACHINE_RAM_SHARED ? KVMHOST_MEMORY_MEMFD : KVMHOST_MEMORY_ANONYMOUS;
-		break;
-	case KVMHOST_MACHINE_RAM_MEMFD:
-		mo.backing = KVMHOST_MEMORY_MEMFD;
-		break;
-	case KVMHOST_MACHINE_RAM_HUGETLB:
-		mo.backing = KVMHOST_MEMORY_HUGETLB;
-		mo.hugepage_size = c->hugepage_size;
-		break;
-	default:
-		mo.backing = KVMHOST_MEMORY_FILE;
-		if ((r = open_ram_file(m, a)) < 0)
-			return r;
-		mo.fd = a->ram_fd;
-	}
-	if (mo.backing != KVMHOST_MEMORY_FILE)
-		mo.fd = 0;
-	mo.flags = (c->ram_flags & KVMHOST_MACHINE_RAM_THP ? KVMHOST_MEMORY_THP : 0) |
-		   (c->ram_flags & KVMHOST_MACHINE_RAM_PREFAULT ? KVMHOST_MEMORY_PREFAULT : 0) |
-		   (c->ram_flags & KVMHOST_MACHINE_RAM_LOG_DIRTY ? KVMHOST_MEMORY_LOG_DIRTY : 0);
-	if (mo.backing == KVMHOST_MEMORY_FILE)
-		mo.flags &= ~KVMHOST_MEMORY_THP;
+	if ((r = kh_machine_ram_options(m, &mo)) < 0)
+		return r;
 	for (uint32_t i = 0; i < a->ram_count; i++) {
 		mo.guest_phys_addr = a->ram[i].gpa;
 		mo.length = a->ram[i].length;
@@ -231,10 +182,7 @@ static int add_ram(struct kvmhost_machine *m, struct kh_machine_arch *a)
 			return r;
 		offset += a->ram[i].length;
 	}
-	if (a->ram_fd >= 0) { /* the regions hold their own duplicates */
-		close(a->ram_fd);
-		a->ram_fd = -1;
-	}
+	kh_machine_ram_added(m);
 	return 0;
 }
 
@@ -260,10 +208,6 @@ void kh_machine_arch_destroy(struct kvmhost_machine *m)
 		return;
 	kh_x86_devices_destroy(m);
 	kvmhost_x86_cpuid_destroy(a->cpuid);
-	if (a->ram_fd >= 0)
-		close(a->ram_fd);
-	if (a->ram_file_created && !m->built) /* nothing half-built stays behind */
-		unlink(m->cfg.ram_path);
 	free(a->edits);
 	free(a->own_cmdline);
 	free(a);

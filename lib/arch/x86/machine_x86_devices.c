@@ -1,7 +1,7 @@
 /*
  * The legacy devices of an x86 machine and what they turn into: COM1 (a
- * 16550A on the serial fds, input pumped by the machine's I/O side while its
- * FIFO has room), the i8042 (its reset line resets the machine), the CMOS
+ * 16550A on the serial fds: lib/machine's console UART, machine_uart.c, on
+ * port I/O), the i8042 (its reset line resets the machine), the CMOS
  * RTC with the memory sizes, fw_cfg, the ACPI sleep/reset ports (S5 powers
  * off, the reset value resets), and the optional debug-exit port. Each is
  * registered in the machine's device registry under a stable id.
@@ -9,12 +9,8 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <kvmhost/bus.h>
-#include <kvmhost/events.h>
 #include <kvmhost/irq_line.h>
-#include <kvmhost/loop.h>
 #include <kvmhost/devices/cmos_rtc.h>
 #include <kvmhost/devices/debug_exit.h>
 #include <kvmhost/devices/fw_cfg.h>
@@ -59,74 +55,15 @@ static int pm_write(void *opaque, uint64_t offset, const void *data, uint32_t le
 	return 0;
 }
 
-/* COM1's input: pumped while the FIFO has room; when it is full the fd leaves the loop until the guest has
- * emptied the FIFO (rx_space, signalled through serial_rx_fd). A regular file is read at each signal. */
-static void on_serial_input(int fd, uint32_t events, void *opaque)
+/* COM1: lib/machine's console UART (machine_uart.c) on port I/O. */
+static int add_com1(struct kvmhost_machine *m)
 {
-	struct kvmhost_machine *m = opaque;
-	struct kh_machine_arch *a = m->arch;
-	int r = kvmhost_uart_pump(a->com1, fd);
-
-	(void)events;
-	if (r < 0 && r != -EAGAIN && r != -EINTR)
-		a->serial_in_done = 1; /* end of file (-EPIPE) or a read error: no more input */
-	if (a->has_serial_in_watch)
-		kh_watch_set(m, a->serial_in_watch,
-			     a->serial_in_done || (r == 0 && kvmhost_uart_rx_room(a->com1) == 0) ? 0 : KVMHOST_LOOP_IN);
-}
-
-static void on_serial_rx_space(int fd, uint32_t events, void *opaque)
-{
-	struct kvmhost_machine *m = opaque;
-	struct kh_machine_arch *a = m->arch;
-	uint64_t n;
-
-	(void)events;
-	kvmhost_eventfd_consume(fd, &n);
-	if (a->serial_in_done)
-		return;
-	if (a->serial_in_regular)
-		on_serial_input(m->cfg.serial_in_fd, 0, m);
-	else if (a->has_serial_in_watch)
-		kh_watch_set(m, a->serial_in_watch, KVMHOST_LOOP_IN);
-}
-
-static void uart_rx_space(void *opaque)
-{
-	kvmhost_eventfd_signal(((struct kh_machine_arch *)((struct kvmhost_machine *)opaque)->arch)->serial_rx_fd, 1);
-}
-
-static int add_com1(struct kvmhost_machine *m, struct kh_machine_arch *a)
-{
-	struct kvmhost_uart_options uo = {.size = sizeof(uo),
-					  .out_fd = m->cfg.serial_out_fd,
-					  .rx_space = uart_rx_space,
-					  .rx_space_opaque = m,
-					  .name = "com1"};
-	struct stat st;
-	uint32_t h;
+	struct kvmhost_irq_line *irq;
 	int r;
 
-	if ((r = kvmhost_irq_line_create_gsi(m->vm, KVMHOST_UART_COM1_IRQ, &a->com1_irq)) < 0)
+	if ((r = kvmhost_irq_line_create_gsi(m->vm, KVMHOST_UART_COM1_IRQ, &irq)) < 0)
 		return r;
-	uo.irq = a->com1_irq;
-	if ((r = kvmhost_uart_create(&uo, &a->com1)) < 0 ||
-	    (r = kvmhost_uart_attach(a->com1, m->pio, KVMHOST_UART_COM1_BASE)) < 0 ||
-	    (r = kvmhost_uart_register(a->com1, m->registry, "com1")) < 0)
-		return r;
-	if (m->cfg.serial_in_fd < 0)
-		return 0;
-	if ((r = kvmhost_eventfd_create(KVMHOST_EVENTFD_NONBLOCK, &a->serial_rx_fd)) < 0 ||
-	    (r = kh_watch_add(m, a->serial_rx_fd, KVMHOST_LOOP_IN, on_serial_rx_space, m, &h)) < 0)
-		return r;
-	if (fstat(m->cfg.serial_in_fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		a->serial_in_regular = 1;
-		return kvmhost_eventfd_signal(a->serial_rx_fd, 1); /* read it once the I/O side runs */
-	}
-	if ((r = kh_watch_add(m, m->cfg.serial_in_fd, KVMHOST_LOOP_IN, on_serial_input, m, &a->serial_in_watch)) < 0)
-		return r;
-	a->has_serial_in_watch = 1;
-	return 0;
+	return kh_machine_uart_create(m, "com1", irq, kvmhost_uart_attach, m->pio, KVMHOST_UART_COM1_BASE);
 }
 
 int kh_x86_devices_create(struct kvmhost_machine *m)
@@ -138,7 +75,7 @@ int kh_x86_devices_create(struct kvmhost_machine *m)
 	struct kvmhost_bus_range pm = {sizeof(pm), KVMHOST_X86_ACPI_PM_PORT_DEFAULT, 3, NULL, pm_write, m, "acpi-pm"};
 	int r;
 
-	if ((r = add_com1(m, a)) < 0)
+	if ((r = add_com1(m)) < 0)
 		return r;
 	if ((r = kvmhost_i8042_create(&io, &a->i8042)) < 0 || (r = kvmhost_i8042_attach(a->i8042, m->pio)) < 0 ||
 	    (r = kvmhost_i8042_register(a->i8042, m->registry, "i8042")) < 0)
@@ -170,18 +107,11 @@ void kh_x86_devices_destroy(struct kvmhost_machine *m)
 {
 	struct kh_machine_arch *a = m->arch;
 
-	/* Let the buffered console output out (giving a stuck reader a second). */
-	for (int i = 0; a->com1 && i < 10 && kvmhost_uart_flush(a->com1) > 0; i++)
-		usleep(100 * 1000);
+	kh_machine_uart_destroy(m); /* COM1, its output let out first */
 	if (a->pm_registered)
 		kvmhost_bus_unregister(m->pio, KVMHOST_X86_ACPI_PM_PORT_DEFAULT);
 	kvmhost_debug_exit_destroy(a->debug_exit);
 	kvmhost_fw_cfg_destroy(a->fw_cfg);
 	kvmhost_cmos_rtc_destroy(a->rtc);
 	kvmhost_i8042_destroy(a->i8042);
-	kvmhost_uart_destroy(a->com1);
-	kvmhost_irq_line_destroy(a->com1_irq);
-	if (a->serial_rx_fd >= 0)
-		close(a->serial_rx_fd);
-	a->serial_rx_fd = -1;
 }

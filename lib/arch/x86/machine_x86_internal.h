@@ -1,8 +1,8 @@
 /*
  * The x86 half of a machine (include/kvmhost/machine_x86.h), shared by
  *   machine_x86.c          options, RAM, irqchip, the kh_machine_arch_* entry points
- *   machine_x86_devices.c  the legacy devices (COM1 and its host side, i8042, RTC, fw_cfg, ACPI ports,
- *                          debug-exit, power button) and their registration
+ *   machine_x86_devices.c  the legacy devices (COM1 through lib/machine's console UART, i8042, RTC, fw_cfg,
+ *                          ACPI ports, debug-exit, power button) and their registration
  *   machine_x86_boot.c     tables, kernel load, vCPUs, and the same again on reboot
  */
 #ifndef KVMHOST_MACHINE_X86_INTERNAL_H
@@ -21,23 +21,13 @@ struct kh_machine_arch {
 	char *own_cmdline; /* TRANSPORT_MMIO_CMDLINE: the config's plus the virtio_mmio.device= words */
 	struct kvmhost_x86_ram_range ram[2];
 	uint32_t ram_count;
-	int ram_fd;	      /* RAM_FILE: our fd while the regions are added; -1 */
-	int ram_file_created; /* RAM_FILE: create made the file (removed if create fails) */
 	struct kvmhost_x86_cpuid *cpuid;
-	struct kvmhost_irq_line *com1_irq;
-	struct kvmhost_uart *com1;
 	struct kvmhost_i8042 *i8042;
 	struct kvmhost_cmos_rtc *rtc;
 	struct kvmhost_fw_cfg *fw_cfg;
 	struct kvmhost_debug_exit *debug_exit;
 	atomic_int debug_status_set;
 	int pm_registered;
-	/* COM1's host side */
-	int serial_rx_fd;      /* eventfd the UART's rx_space callback signals; -1 */
-	int serial_in_regular; /* in_fd is a regular file: read on rx_space, not watched */
-	int serial_in_done;
-	uint32_t serial_in_watch;
-	int has_serial_in_watch;
 	/* the boot, kept for reboots */
 	struct kvmhost_x86_boot_info info;
 };

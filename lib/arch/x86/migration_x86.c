@@ -45,6 +45,7 @@
 #include "../../core/internal.h"
 #include "../../core/state_io.h"
 #include "../../kvm/vcpu_internal.h"
+#include "../../migration/mig_items.h"
 #include "../../migration/migration_arch.h"
 #include <kvmhost/x86.h>
 #include <kvmhost/x86_platform.h>
@@ -222,14 +223,6 @@ int kh_mig_arch_prepare(struct kvmhost_vm *vm)
 
 /* ---- encoding ---- */
 
-static void item(struct kh_buf *b, uint32_t tag, const void *data, size_t len)
-{
-	kh_buf_le(b, tag, 2);
-	kh_buf_le(b, 0, 2);
-	kh_buf_le(b, len, 4);
-	kh_buf_put(b, data, len);
-}
-
 static int read_msrs(struct kvmhost_vcpu *vcpu, struct kh_buf *b)
 {
 	uint32_t n = 0, *idx = NULL, kept = 0;
@@ -268,7 +261,7 @@ static int read_msrs(struct kvmhost_vcpu *vcpu, struct kh_buf *b)
 	}
 	r = m.err ? KH_FAIL(ENOMEM, "cannot encode the MSRs") : 0;
 	if (r == 0)
-		item(b, T_MSRS, m.p, m.len);
+		kh_mig_item_put(b, T_MSRS, m.p, m.len);
 out:
 	kh_buf_free(&m);
 	free(idx);
@@ -288,41 +281,41 @@ int kh_mig_arch_save_vcpu(struct kvmhost_vcpu *vcpu, struct kh_buf *b)
 		goto out;
 	kh_buf_le(&c, s->ncpuid, 4);
 	kh_buf_put(&c, s->cpuid, s->ncpuid * sizeof(s->cpuid[0]));
-	item(b, T_CPUID, c.p, c.len);
+	kh_mig_item_put(b, T_CPUID, c.p, c.len);
 	if (kvmhost_x86_vcpu_get_tsc_khz(vcpu, &s->tsc_khz) == 0) {
 		uint8_t k[4], *p = k;
 
 		kh_le_put(&p, s->tsc_khz, 4);
-		item(b, T_TSC_KHZ, k, 4);
+		kh_mig_item_put(b, T_TSC_KHZ, k, 4);
 	}
 	if ((r = kvmhost_vcpu_get_mp_state(vcpu, &s->mp)) < 0 || (r = kvmhost_x86_vcpu_get_regs(vcpu, &s->regs)) < 0 ||
 	    (r = kvmhost_x86_vcpu_get_sregs(vcpu, &s->sregs)) < 0)
 		goto out;
-	item(b, T_MP_STATE, &s->mp, sizeof(s->mp));
-	item(b, T_REGS, &s->regs, sizeof(s->regs));
-	item(b, T_SREGS, &s->sregs, sizeof(s->sregs));
+	kh_mig_item_put(b, T_MP_STATE, &s->mp, sizeof(s->mp));
+	kh_mig_item_put(b, T_REGS, &s->regs, sizeof(s->regs));
+	kh_mig_item_put(b, T_SREGS, &s->sregs, sizeof(s->sregs));
 	if (ioctl(vcpu->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0) {
 		if ((r = kvmhost_x86_vcpu_get_xsave(vcpu, &s->xsave)) < 0)
 			goto out;
-		item(b, T_XSAVE, &s->xsave, sizeof(s->xsave));
+		kh_mig_item_put(b, T_XSAVE, &s->xsave, sizeof(s->xsave));
 	} else {
 		if ((r = kvmhost_x86_vcpu_get_fpu(vcpu, &s->fpu)) < 0)
 			goto out;
-		item(b, T_FPU, &s->fpu, sizeof(s->fpu));
+		kh_mig_item_put(b, T_FPU, &s->fpu, sizeof(s->fpu));
 	}
 	if (ioctl(vcpu->vm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0) {
 		if ((r = kvmhost_x86_vcpu_get_xcrs(vcpu, &s->xcrs)) < 0)
 			goto out;
-		item(b, T_XCRS, &s->xcrs, sizeof(s->xcrs));
+		kh_mig_item_put(b, T_XCRS, &s->xcrs, sizeof(s->xcrs));
 	}
 	if ((r = kvmhost_x86_vcpu_get_debugregs(vcpu, &s->dregs)) < 0 ||
 	    (r = kvmhost_x86_vcpu_get_lapic(vcpu, &s->lapic)) < 0)
 		goto out;
-	item(b, T_DEBUGREGS, &s->dregs, sizeof(s->dregs));
-	item(b, T_LAPIC, &s->lapic, sizeof(s->lapic));
+	kh_mig_item_put(b, T_DEBUGREGS, &s->dregs, sizeof(s->dregs));
+	kh_mig_item_put(b, T_LAPIC, &s->lapic, sizeof(s->lapic));
 	if ((r = read_msrs(vcpu, b)) < 0 || (r = kvmhost_x86_vcpu_get_events(vcpu, &s->events)) < 0)
 		goto out;
-	item(b, T_EVENTS, &s->events, sizeof(s->events));
+	kh_mig_item_put(b, T_EVENTS, &s->events, sizeof(s->events));
 	if (b->err || c.err)
 		r = KH_FAIL(ENOMEM, "cannot encode the vCPU state");
 out:
@@ -344,11 +337,11 @@ int kh_mig_arch_save_vm(struct kvmhost_vm *vm, struct kh_buf *b)
 		s.chip[i].chip_id = i;
 		if ((r = kvmhost_x86_vm_get_irqchip(vm, &s.chip[i])) < 0)
 			return r;
-		item(b, T_PIC_MASTER + i, &s.chip[i], sizeof(s.chip[i]));
+		kh_mig_item_put(b, T_PIC_MASTER + i, &s.chip[i], sizeof(s.chip[i]));
 	}
 	if ((r = kvmhost_x86_vm_get_pit(vm, &s.pit)) < 0)
 		return r;
-	item(b, T_PIT, &s.pit, sizeof(s.pit));
+	kh_mig_item_put(b, T_PIT, &s.pit, sizeof(s.pit));
 	/* The clock is read now, when the state is saved, not when the VM paused. */
 	if ((r = kvmhost_x86_vm_get_clock(vm, &cd)) < 0)
 		return r;
@@ -359,46 +352,11 @@ int kh_mig_arch_save_vm(struct kvmhost_vm *vm, struct kh_buf *b)
 	kh_le_put(&p, cd.realtime, 8);
 	kh_le_put(&p, cd.host_tsc, 8);
 	kh_le_put(&p, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, 8);
-	item(b, T_CLOCK, clk, sizeof(clk));
+	kh_mig_item_put(b, T_CLOCK, clk, sizeof(clk));
 	return b->err ? KH_FAIL(ENOMEM, "cannot encode the VM state") : 0;
 }
 
 /* ---- decoding: every byte checked, no KVM call ---- */
-
-struct items {
-	const uint8_t *p, *end;
-	uint32_t last;
-	const char *what;
-};
-
-/* The next item: 1 and its tag, data and length; 0 at the end; < 0 malformed. */
-static int next_item(struct items *it, uint32_t *tag, const uint8_t **data, size_t *len, uint32_t max_tag)
-{
-	const uint8_t *p = it->p;
-	uint32_t t, reserved;
-	uint64_t l;
-
-	if (p == it->end)
-		return 0;
-	if ((size_t)(it->end - p) < 8)
-		return KH_FAIL(EINVAL, "%s: an item header is cut short", it->what);
-	t = (uint32_t)kh_le_get(&p, 2);
-	reserved = (uint32_t)kh_le_get(&p, 2);
-	l = kh_le_get(&p, 4);
-	if (reserved || t == 0 || t > max_tag)
-		return KH_FAIL(EINVAL, "%s: unknown item %u", it->what, t);
-	if (t <= it->last)
-		return KH_FAIL(EINVAL, "%s: item %u after item %u (out of order or twice)", it->what, t, it->last);
-	if (l > (uint64_t)(it->end - p))
-		return KH_FAIL(EINVAL, "%s: item %u claims %llu bytes, %zu are left", it->what, t,
-			       (unsigned long long)l, (size_t)(it->end - p));
-	*tag = t;
-	*data = p;
-	*len = (size_t)l;
-	it->p = p + l;
-	it->last = t;
-	return 1;
-}
 
 static int fixed(const char *what, uint32_t tag, void *dst, size_t size, const uint8_t *data, size_t len)
 {
@@ -423,7 +381,7 @@ int kh_mig_arch_decode_vcpu(const uint8_t *data, size_t len, struct kh_mig_arch_
 {
 	const uint32_t need = 1u << T_CPUID | 1u << T_MP_STATE | 1u << T_REGS | 1u << T_SREGS | 1u << T_LAPIC |
 			      1u << T_MSRS | 1u << T_EVENTS;
-	struct items it = {data, data + len, 0, "vCPU state"};
+	struct kh_mig_items it = {data, data + len, 0, "vCPU state"};
 	struct kh_mig_arch_vcpu *s = calloc(1, sizeof(*s));
 	const uint8_t *d;
 	uint32_t tag;
@@ -433,7 +391,7 @@ int kh_mig_arch_decode_vcpu(const uint8_t *data, size_t len, struct kh_mig_arch_
 	*out = NULL;
 	if (!s)
 		return KH_FAIL(ENOMEM, "cannot allocate the vCPU state");
-	while ((r = next_item(&it, &tag, &d, &l, T_VCPU_LAST)) > 0) {
+	while ((r = kh_mig_items_next(&it, &tag, &d, &l, T_VCPU_LAST)) > 0) {
 		switch (tag) {
 		case T_CPUID:
 			if ((r = decode_list("vCPU CPUID", d, l, sizeof(s->cpuid[0]), MAX_CPUID, &s->ncpuid)) == 0 &&
@@ -507,7 +465,7 @@ int kh_mig_arch_decode_vcpu(const uint8_t *data, size_t len, struct kh_mig_arch_
 
 int kh_mig_arch_decode_vm(const uint8_t *data, size_t len, struct kh_mig_arch_vm **out)
 {
-	struct items it = {data, data + len, 0, "VM state"};
+	struct kh_mig_items it = {data, data + len, 0, "VM state"};
 	struct kh_mig_arch_vm *s = calloc(1, sizeof(*s));
 	uint32_t tag, present = 0;
 	const uint8_t *d;
@@ -517,7 +475,7 @@ int kh_mig_arch_decode_vm(const uint8_t *data, size_t len, struct kh_mig_arch_vm
 	*out = NULL;
 	if (!s)
 		return KH_FAIL(ENOMEM, "cannot allocate the VM state");
-	while ((r = next_item(&it, &tag, &d, &l, T_VM_LAST)) > 0) {
+	while ((r = kh_mig_items_next(&it, &tag, &d, &l, T_VM_LAST)) > 0) {
 		if (tag <= T_IOAPIC) {
 			r = fixed(it.what, tag, &s->chip[tag - 1], sizeof(s->chip[0]), d, l);
 			if (r == 0 && s->chip[tag - 1].chip_id != tag - 1)
