@@ -14,6 +14,10 @@
 # The test fails only when no round completed, or a boot did not reach its marker or its VMM did not exit
 # with status 0: the figures are reported, not judged (emulated time is noisy).
 #
+# In the arm64 lab (uname -m: aarch64; docs/arm64.md) the kernel is the raw Image and QEMU is qemu-system-aarch64
+# -M virt,gic-version=3 (copied into L1 by run-lab's arm64_qemu): its console is the PL011 (console=ttyAMA0), the
+# arm64 machine's of kvmhost-run the ns16550a (console=ttyS0); the rest of the command line is the same.
+#
 # Usage: boot-bench.sh [ROUNDS] [BUDGET] [TIMEOUT_PER_BOOT] [MEM_MIB]
 rounds=${1:-3} budget=${2:-300} tmo=${3:-100} mem=${4:-128}
 # Stay inside the lab's own time budget too (lab.budget= on L1's command line: the L1 uptime to end by).
@@ -22,19 +26,29 @@ if [ -n "${lab_end:-}" ]; then
 	read -r up _ </proc/uptime
 	budget=$(awk -v b="$budget" -v e="$lab_end" -v u="$up" 'BEGIN { l = int(e - u - 40); print (l < b ? l : b) }')
 fi
-base="console=ttyS0 panic=0 quiet"
+base="panic=0 quiet"
+if [ "$(uname -m)" = aarch64 ]; then
+	kernel=/lab/l2/Image qemu_name="qemu virt" qemu_console=ttyAMA0 what=Image
+else
+	kernel=/lab/l2/vmlinux qemu_name="qemu microvm" qemu_console=ttyS0 what="vmlinux by PVH"
+fi
 cr=$(printf '\r')
 fails=0
 rm -f /tmp/bench.times
 
 boot() { # VMM SCENARIO ROUND: one boot; appends "VMM SCENARIO to_init total pre_kernel" to /tmp/bench.times
 	vmm=$1 scen=$2 round=$3
-	if [ "$scen" = init ]; then append="$base kvmhost.test=ready"; else append="$base rdinit=/bin/poweroff -- -f"; fi
-	if [ "$vmm" = qemu ]; then
+	if [ "$vmm" = qemu ]; then con=$qemu_console; else con=ttyS0; fi
+	if [ "$scen" = init ]; then append="console=$con $base kvmhost.test=ready"
+	else append="console=$con $base rdinit=/bin/poweroff -- -f"; fi
+	if [ "$vmm" = qemu ] && [ "$kernel" = /lab/l2/Image ]; then
+		set -- qemu-system-aarch64 -M virt,gic-version=3 -enable-kvm -cpu host -m "$mem" -smp 1 -display none \
+			-no-reboot -nodefaults -serial stdio -kernel "$kernel" -initrd /lab/l2/initramfs.cpio.gz -append "$append"
+	elif [ "$vmm" = qemu ]; then
 		set -- qemu-system-x86_64 -M microvm -enable-kvm -cpu host -m "$mem" -smp 1 -nographic -no-reboot \
-			-nodefaults -serial stdio -kernel /lab/l2/vmlinux -initrd /lab/l2/initramfs.cpio.gz -append "$append"
+			-nodefaults -serial stdio -kernel "$kernel" -initrd /lab/l2/initramfs.cpio.gz -append "$append"
 	else
-		set -- kvmhost-run-static --kernel /lab/l2/vmlinux --initrd /lab/l2/initramfs.cpio.gz --mem "${mem}M" --cpus 1 \
+		set -- kvmhost-run-static --kernel "$kernel" --initrd /lab/l2/initramfs.cpio.gz --mem "${mem}M" --cpus 1 \
 			--cmdline "$append"
 	fi
 	rm -f /tmp/bench.rc /tmp/bench.init /tmp/bench.log /tmp/bench.kernel
@@ -88,12 +102,12 @@ median() { # VMM SCENARIO FIELD(3: to_init, 4: total, 5: before the kernel's clo
 			else printf "%.2f\n", (x[NR / 2] + x[NR / 2 + 1]) / 2 }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }'; }
-echo "boot-bench: medians of $rounds rounds, seconds in L1 from the VMM's start (vmlinux by PVH, $mem MiB, 1 vCPU):"
+echo "boot-bench: medians of $rounds rounds, seconds in L1 from the VMM's start ($what, $mem MiB, 1 vCPU):"
 printf '  %-14s %14s %16s %20s %15s\n' VMM "to init marker" "to exit (init)" "to exit (poweroff)" "before kernel"
 for vmm in kvmhost-run qemu; do
 	i=$(median $vmm init 3) e=$(median $vmm init 4) o=$(median $vmm off 4) k=$(median $vmm init 5)
 	eval "${vmm%%-*}_i=$i ${vmm%%-*}_e=$e ${vmm%%-*}_o=$o ${vmm%%-*}_k=$k"
-	[ $vmm = qemu ] && name="qemu microvm" || name=$vmm
+	[ $vmm = qemu ] && name=$qemu_name || name=$vmm
 	printf '  %-14s %14s %16s %20s %15s\n' "$name" "$i" "$e" "$o" "$k"
 	echo "LAB-TIME boot-bench vmm=$vmm mem=${mem}M to_init=$i to_exit=$e poweroff_at_once=$o before_kernel=$k rounds=$rounds"
 done

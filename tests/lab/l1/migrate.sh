@@ -139,7 +139,9 @@ route_to tap0
 cp /lab/l2/disk.ext4 "$d/disk.ext4" || exit 1
 
 cmdline="console=ttyS0 panic=0 quiet kvmhost.test=migrate_ticks${append:+ $append}"
-base="--kernel /lab/l2/bzImage --initrd /lab/l2/initramfs.cpio.gz --mem 256M --cpus $cpus --transport $transport --console"
+kernel=/lab/l2/bzImage
+[ -e /lab/l2/Image ] && kernel=/lab/l2/Image # the arm64 lab's L2 (tests/lab/run-lab build_images_arm64)
+base="--kernel $kernel --initrd /lab/l2/initramfs.cpio.gz --mem 256M --cpus $cpus --transport $transport --console"
 [ "$same_host" = 1 ] && base="$base --memory-backend memfd"
 
 # vm NAME FD TAP DISK [OPTIONS]: kvmhost-run-static in the background (tcp: on tap1, in host B's namespace);

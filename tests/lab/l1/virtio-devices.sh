@@ -21,6 +21,8 @@
 #   qemu     the same guest and checks with QEMU -M microvm in place of kvmhost-run (the reference; QEMU's
 #            microvm does not end on a guest reboot, so its boot 1 powers off instead)
 #   TIMEOUT  seconds per L2 boot before the VMM is killed (default 150)
+# On arm64 (the arm64 lab's L1) the guest is /lab/l2/Image on kvmhost-run's arm64 machine (virtio-mmio only), and
+# qemu is qemu-system-aarch64 -M virt (its console a PL011, ttyAMA0).
 # VIRTIO_DEVICES_APPEND: more guest kernel command line, for debugging (e.g. "loglevel=7": the kernel's messages).
 # The L2 serial console is streamed with an "L2| " prefix, hvc0 with "HVC| "; times (L1 clock) go to LAB-TIME lines.
 transport=$1 vmm=${2:-kvmhost-run} tmo=${3:-150}
@@ -32,6 +34,12 @@ if [ -z "${VIRTIO_DEVICES_NETNS:-}" ]; then
 	VIRTIO_DEVICES_NETNS=1 exec unshare -n sh "$0" "$@"
 fi
 
+# The L2 kernel: the PVH vmlinux on x86, the raw Image on arm64 (kvmhost-run's arm64 machine: docs/arm64.md).
+kernel=/lab/l2/vmlinux con=ttyS0
+if [ "$(uname -m)" = aarch64 ]; then
+	kernel=/lab/l2/Image
+	[ "$vmm" = qemu ] && con=ttyAMA0
+fi
 d=/tmp/virtio-$transport
 rm -rf "$d"
 mkdir -p "$d"
@@ -76,9 +84,21 @@ boot() {
 	rm -f "$d/vm.rc" "$d/vm.pid" "$d/in.fifo" "$d/tail.fifo" "$d/result.seen" "$d/killed"
 	mkfifo "$d/in.fifo" "$d/tail.fifo"
 	exec 3<>"$d/in.fifo" # the VMM's stdin (hvc0's input): held open here, so it never sees end of file
-	cmdline="console=ttyS0 panic=0 quiet kvmhost.test=virtio_devices kvmhost.exit=$how kvmhost.phase=$phase"
+	cmdline="console=$con panic=0 quiet kvmhost.test=virtio_devices kvmhost.exit=$how kvmhost.phase=$phase"
 	cmdline="$cmdline kvmhost.transport=$transport kvmhost.mac=$mac${VIRTIO_DEVICES_APPEND:+ $VIRTIO_DEVICES_APPEND}"
-	if [ "$vmm" = qemu ]; then
+	if [ "$vmm" = qemu ] && [ "$kernel" = /lab/l2/Image ]; then
+		# QEMU's virt maps the -device options to virtio-mmio transports of decreasing addresses and Linux probes
+		# them lowest address first: in reverse order, so that vda is the ext4 disk and vdc the read-only one.
+		set -- qemu-system-aarch64 -M virt,gic-version=3 -enable-kvm -cpu host -m 256 -smp 1 -nodefaults \
+			-display none -no-reboot -kernel "$kernel" -initrd /lab/l2/initramfs.cpio.gz -append "$cmdline" \
+			-serial "file:$serial" \
+			-device virtio-serial-device -chardev stdio,id=c0,signal=off -device virtconsole,chardev=c0 \
+			-device virtio-rng-device \
+			-netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device "virtio-net-device,netdev=n0,mac=$mac" \
+			-drive "file=$d/ro.img,format=raw,if=none,id=d2,readonly=on" -device virtio-blk-device,drive=d2 \
+			-drive "file=$d/raw.img,format=raw,if=none,id=d1" -device virtio-blk-device,drive=d1 \
+			-drive "file=$d/disk.ext4,format=raw,if=none,id=d0" -device virtio-blk-device,drive=d0
+	elif [ "$vmm" = qemu ]; then
 		if [ "$transport" = pci ]; then m=microvm,pcie=on s=pci; else m=microvm s=device; fi
 		r=
 		[ "$transport" = pci ] && r=,romfile=
@@ -92,7 +112,7 @@ boot() {
 			-device "virtio-rng-$s" \
 			-device "virtio-serial-$s" -chardev stdio,id=c0,signal=off -device virtconsole,chardev=c0
 	else
-		set -- kvmhost-run-static --transport "$transport" --kernel /lab/l2/vmlinux \
+		set -- kvmhost-run-static --transport "$transport" --kernel "$kernel" \
 			--initrd /lab/l2/initramfs.cpio.gz --mem 256M --cpus 1 --cmdline "$cmdline" \
 			--serial "file:$serial" --console \
 			--disk "$d/disk.ext4" --disk "$d/raw.img" --disk "$d/ro.img,ro" \
