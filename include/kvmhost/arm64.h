@@ -238,7 +238,8 @@ KVMHOST_API int kvmhost_arm64_gic_fd(const struct kvmhost_arm64_gic *gic);
 
 /**
  * Release the object: closes the device fds (the vGIC stays the VM's until the VM is destroyed). NULL is
- * ignored. Destroy the lines made by kvmhost_arm64_gic_spi_line_create() first.
+ * ignored. Destroy the lines made by kvmhost_arm64_gic_spi_line_create() first, and call it before
+ * kvmhost_vm_destroy() of its VM (as for every handle derived from a VM).
  * @param gic the vGIC
  */
 KVMHOST_API void kvmhost_arm64_gic_destroy(struct kvmhost_arm64_gic *gic);

@@ -38,6 +38,7 @@ struct kvmhost_vm {
 	pthread_mutex_t lock;	     /* children, slots, irqchip state */
 	struct kh_vm_child children; /* list head */
 	int irqchip;		     /* 0, or enum kvmhost_x86_irqchip */
+	void *arch_irqchip;	     /* arm64: its vGIC (lib/arch/arm64/gic_arm64.c), or NULL */
 	int vcpu_count;
 	int manual_dirty_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled */
 };

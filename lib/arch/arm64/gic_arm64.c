@@ -29,30 +29,23 @@ struct kh_gic_line {
 	uint32_t spi;
 };
 
-/* Every vGIC made, so that the VM-level state save (migration_arm64.c) finds its VM's: a handful per process. */
-static pthread_mutex_t gics_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct kvmhost_arm64_gic *gics;
-
+/* The VM's vGIC (struct kvmhost_vm's arch_irqchip), for the VM-level state save (migration_arm64.c). */
 struct kvmhost_arm64_gic *kh_gic_of_vm(struct kvmhost_vm *vm)
 {
 	struct kvmhost_arm64_gic *g;
 
-	pthread_mutex_lock(&gics_lock);
-	for (g = gics; g && g->vm != vm; g = g->next)
-		;
-	pthread_mutex_unlock(&gics_lock);
+	pthread_mutex_lock(&vm->lock);
+	g = vm->arch_irqchip;
+	pthread_mutex_unlock(&vm->lock);
 	return g;
 }
 
 static void gic_unlist(struct kvmhost_arm64_gic *gic)
 {
-	pthread_mutex_lock(&gics_lock);
-	for (struct kvmhost_arm64_gic **p = &gics; *p; p = &(*p)->next)
-		if (*p == gic) {
-			*p = gic->next;
-			break;
-		}
-	pthread_mutex_unlock(&gics_lock);
+	pthread_mutex_lock(&gic->vm->lock);
+	if (gic->vm->arch_irqchip == gic)
+		gic->vm->arch_irqchip = NULL;
+	pthread_mutex_unlock(&gic->vm->lock);
 }
 
 static int kh_gic_set_attr(int fd, uint32_t group, uint64_t attr, const void *value)
@@ -173,10 +166,9 @@ KVMHOST_API int kvmhost_arm64_gic_create(struct kvmhost_vm *vm, const struct kvm
 	kh_log(KVMHOST_LOG_INFO, "%s: vGIC v3: GICD 0x%llx, GICR 0x%llx, %u SPIs, ITS %s", vm->name,
 	       (unsigned long long)o.dist_base, (unsigned long long)o.redist_base, gic->nr_spis,
 	       gic->its_fd >= 0 ? "yes" : "no");
-	pthread_mutex_lock(&gics_lock);
-	gic->next = gics;
-	gics = gic;
-	pthread_mutex_unlock(&gics_lock);
+	pthread_mutex_lock(&vm->lock);
+	vm->arch_irqchip = gic; /* KVM makes one vGIC per VM (a second KVM_CREATE_DEVICE fails) */
+	pthread_mutex_unlock(&vm->lock);
 	*out = gic;
 	return 0;
 fail:

@@ -18,8 +18,7 @@ struct kvmhost_arm64_gic {
 	int its_fd; /* the ITS device, or -1 */
 	uint32_t nr_spis;
 	int initialised;
-	struct kh_gic_line *lines;	/* contexts of the SPI lines made, freed with the object */
-	struct kvmhost_arm64_gic *next; /* every vGIC made (kh_gic_of_vm) */
+	struct kh_gic_line *lines; /* contexts of the SPI lines made, freed with the object */
 };
 
 /* The vGIC made for @vm, or NULL. */
